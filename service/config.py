@@ -1,0 +1,102 @@
+"""All settings, read from `DRIFTLOOP_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Folder of the embedded SQLite files and artifacts.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    mlflow_tracking_uri: str = Field(
+        default="",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "DRIFTLOOP_MLFLOW_TRACKING_URI"),
+        description="MLflow tracking server; empty means sqlite:///<data_dir>/mlflow.db.",
+    )
+    model_name: str = Field(default="driftloop-demo", description="Registered model to serve.")
+    model_poll_seconds: float = Field(default=10.0, gt=0, description="How often serving re-resolves @champion.")
+
+    # serving
+    max_batch_rows: int = Field(default=1000, ge=1, description="Largest accepted batch in one request.")
+    max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted request body.")
+    batch_wait_ms: float = Field(default=2.0, ge=0, description="How long the micro-batcher waits for company.")
+    batch_max_rows: int = Field(default=256, ge=1, description="Rows per model call in the micro-batcher.")
+    log_flush_ms: float = Field(default=2.0, ge=0, description="Group-commit wait of the prediction writer.")
+    log_max_rows: int = Field(default=2000, ge=1, description="Rows per group commit.")
+
+    # monitoring
+    drift_check_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduled checks.")
+    window_kind: Literal["rows", "time"] = Field(default="rows", description="Window by row count or time span.")
+    window_rows: int = Field(default=1000, ge=1, description="Rows per window (window_kind=rows).")
+    window_seconds: float = Field(default=3600.0, gt=0, description="Window span (window_kind=time).")
+    min_window_rows: int = Field(default=200, ge=1, description="Below this a run is insufficient_data.")
+    drift_correction: Literal["none", "bonferroni", "fdr"] = Field(default="bonferroni", description="Correction.")
+    drift_share: float = Field(default=0.5, gt=0, le=1, description="Share of drifted features = dataset drift.")
+    breach_k: int = Field(default=2, ge=1, description="Breaching checks among the last M that open an episode.")
+    breach_m: int = Field(default=3, ge=1, description="Checks considered for opening/closing an episode.")
+    performance_metric: str = Field(default="accuracy", description="Metric watched for degradation.")
+    performance_tolerance: float = Field(default=0.05, ge=0, description="Allowed drop before a breach.")
+    embedded_scheduler: bool = Field(default=True, description="Run the scheduler inside `driftloop serve`.")
+    lease_seconds: float = Field(default=60.0, gt=0, description="Lifetime of a scheduler job lease.")
+
+    # alerts
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="Per-attempt delivery timeout.")
+    webhook_max_attempts: int = Field(default=6, ge=1, description="Attempts before a delivery is dead.")
+    webhook_backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay (doubles).")
+    webhook_dispatch_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox scans.")
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list, description="If set, only these hosts may be webhook targets."
+    )
+    webhook_allow_private: bool = Field(
+        default=True, description="Allow loopback/private targets (link-local and metadata are always refused)."
+    )
+
+    # retraining
+    retrain_on_episode: bool = Field(default=True, description="An opening episode triggers a retrain.")
+    retrain_cooldown_seconds: float = Field(default=600.0, ge=0, description="Minimum gap between retrains.")
+    retrain_daily_budget: int = Field(default=6, ge=0, description="Automatic retrains per day.")
+    retrain_data_policy: Literal["recent", "reference_plus_recent"] = Field(
+        default="recent", description="What the challenger trains on."
+    )
+    retrain_window_rows: int = Field(default=5000, ge=10, description="Most recent labeled rows used.")
+    retrain_holdout_fraction: float = Field(default=0.3, gt=0, lt=1, description="Most recent share held out.")
+    retrain_min_rows: int = Field(default=200, ge=10, description="Labeled rows required to retrain.")
+    retrain_margin: float = Field(default=0.0, ge=0, description="Challenger must beat champion by this.")
+    retrain_recipe: str = Field(default="", description="'module:function' returning an estimator.")
+
+    # access
+    admin_token: str = Field(default="", description="Bearer token of admin endpoints.")
+    admin_open: bool = Field(default=False, description="Open admin endpoints without a token (local use).")
+    predict_token: str = Field(default="", description="Optional bearer token of predict/feedback.")
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'driftloop.db').as_posix()}"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').as_posix()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.data_dir / "mlartifacts"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Folder of the embedded SQLite files and artifacts.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Folder of the embedded SQLite files and artifacts."
+    )
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     mlflow_tracking_uri: str = Field(
         default="",
@@ -21,25 +23,37 @@ class Settings(BaseSettings):
         description="MLflow tracking server; empty means sqlite:///<data_dir>/mlflow.db.",
     )
     model_name: str = Field(default="driftloop-demo", description="Registered model to serve.")
-    model_poll_seconds: float = Field(default=10.0, gt=0, description="How often serving re-resolves @champion.")
+    model_poll_seconds: float = Field(
+        default=10.0, gt=0, description="How often serving re-resolves @champion."
+    )
 
     # serving
     max_batch_rows: int = Field(default=1000, ge=1, description="Largest accepted batch in one request.")
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted request body.")
-    batch_wait_ms: float = Field(default=2.0, ge=0, description="How long the micro-batcher waits for company.")
+    batch_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long the micro-batcher waits for company."
+    )
     batch_max_rows: int = Field(default=256, ge=1, description="Rows per model call in the micro-batcher.")
     log_flush_ms: float = Field(default=2.0, ge=0, description="Group-commit wait of the prediction writer.")
     log_max_rows: int = Field(default=2000, ge=1, description="Rows per group commit.")
 
     # monitoring
     drift_check_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduled checks.")
-    window_kind: Literal["rows", "time"] = Field(default="rows", description="Window by row count or time span.")
+    window_kind: Literal["rows", "time"] = Field(
+        default="rows", description="Window by row count or time span."
+    )
     window_rows: int = Field(default=1000, ge=1, description="Rows per window (window_kind=rows).")
     window_seconds: float = Field(default=3600.0, gt=0, description="Window span (window_kind=time).")
     min_window_rows: int = Field(default=200, ge=1, description="Below this a run is insufficient_data.")
-    drift_correction: Literal["none", "bonferroni", "fdr"] = Field(default="bonferroni", description="Correction.")
-    drift_share: float = Field(default=0.5, gt=0, le=1, description="Share of drifted features = dataset drift.")
-    breach_k: int = Field(default=2, ge=1, description="Breaching checks among the last M that open an episode.")
+    drift_correction: Literal["none", "bonferroni", "fdr"] = Field(
+        default="bonferroni", description="Correction."
+    )
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of drifted features = dataset drift."
+    )
+    breach_k: int = Field(
+        default=2, ge=1, description="Breaching checks among the last M that open an episode."
+    )
     breach_m: int = Field(default=3, ge=1, description="Checks considered for opening/closing an episode.")
     performance_metric: str = Field(default="accuracy", description="Metric watched for degradation.")
     performance_tolerance: float = Field(default=0.05, ge=0, description="Allowed drop before a breach.")
@@ -56,7 +70,8 @@ class Settings(BaseSettings):
         default_factory=list, description="If set, only these hosts may be webhook targets."
     )
     webhook_allow_private: bool = Field(
-        default=True, description="Allow loopback/private targets (link-local and metadata are always refused)."
+        default=True,
+        description="Allow loopback/private targets (link-local and metadata are always refused).",
     )
 
     # retraining
@@ -67,7 +82,9 @@ class Settings(BaseSettings):
         default="recent", description="What the challenger trains on."
     )
     retrain_window_rows: int = Field(default=5000, ge=10, description="Most recent labeled rows used.")
-    retrain_holdout_fraction: float = Field(default=0.3, gt=0, lt=1, description="Most recent share held out.")
+    retrain_holdout_fraction: float = Field(
+        default=0.3, gt=0, lt=1, description="Most recent share held out."
+    )
     retrain_min_rows: int = Field(default=200, ge=10, description="Labeled rows required to retrain.")
     retrain_margin: float = Field(default=0.0, ge=0, description="Challenger must beat champion by this.")
     retrain_recipe: str = Field(default="", description="'module:function' returning an estimator.")

@@ -1,0 +1,63 @@
+"""Request dependencies: the runtime, DB sessions and bearer-token checks."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+
+from service.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _check(request: Request, expected: str) -> None:
+    token = _bearer(request)
+    if token is None:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(403, "invalid bearer token")
+
+
+def require_admin(request: Request, runtime: RuntimeDep) -> None:
+    settings = runtime.settings
+    if settings.admin_token:
+        _check(request, settings.admin_token)
+    elif not settings.admin_open:
+        raise HTTPException(
+            403,
+            "admin endpoints are disabled: set DRIFTLOOP_ADMIN_TOKEN "
+            "(or DRIFTLOOP_ADMIN_OPEN=true for local use)",
+        )
+
+
+def require_client(request: Request, runtime: RuntimeDep) -> None:
+    if runtime.settings.predict_token:
+        _check(request, runtime.settings.predict_token)
+
+
+AdminDep = Depends(require_admin)
+ClientDep = Depends(require_client)

@@ -1,0 +1,60 @@
+"""POST /v1/feedback: ground-truth labels for logged predictions, in bulk and idempotent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from service import repository
+from service.api.deps import ClientDep, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["serving"])
+
+Label = (
+    StrictBool
+    | StrictInt
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | Annotated[StrictStr, Field(max_length=200)]
+)
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: uuid.UUID
+    label: Label
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[FeedbackItem] = Field(min_length=1, max_length=10_000)
+
+
+class FeedbackItemResult(BaseModel):
+    prediction_id: str
+    status: str = Field(description="stored | unchanged | updated | unknown_prediction")
+
+
+class FeedbackResponse(BaseModel):
+    stored: int
+    unchanged: int
+    updated: int
+    unknown: int
+    items: list[FeedbackItemResult]
+
+
+@router.post("/feedback", response_model=FeedbackResponse, dependencies=[ClientDep])
+def feedback(body: FeedbackRequest, session: SessionDep) -> FeedbackResponse:
+    outcomes = repository.record_feedback(
+        session, items=[(str(item.prediction_id), item.label) for item in body.items]
+    )
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("stored", "unchanged", "updated")}
+    return FeedbackResponse(
+        **counts,
+        unknown=sum(o.status == "unknown_prediction" for o in outcomes),
+        items=[FeedbackItemResult(prediction_id=o.prediction_id, status=o.status) for o in outcomes],
+    )

@@ -1,0 +1,64 @@
+"""POST /v1/predict: one record or many; every answered prediction is logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.api.deps import ClientDep, RuntimeDep
+from service.inference import check_batch_size, score
+
+router = APIRouter(prefix="/v1", tags=["serving"])
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    features: dict[str, Any] | None = Field(default=None, description="One record: feature name -> value.")
+    instances: list[dict[str, Any]] | None = Field(default=None, description="Many records.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PredictRequest:
+        if (self.features is None) == (self.instances is None):
+            raise ValueError("give exactly one of 'features' (one record) or 'instances' (a list of records)")
+        if self.instances is not None and not self.instances:
+            raise ValueError("'instances' must hold at least one record")
+        return self
+
+
+class PredictionOut(BaseModel):
+    prediction_id: str
+    prediction: Any
+    probabilities: dict[str, float] | None = None
+    model_version: str
+
+
+class PredictResponse(BaseModel):
+    model_name: str
+    model_version: str
+    predictions: list[PredictionOut]
+
+
+@router.post("/predict", response_model=PredictResponse, dependencies=[ClientDep])
+async def predict(body: PredictRequest, runtime: RuntimeDep) -> PredictResponse:
+    single = body.instances is None
+    records: list[Any] = [body.features] if single else list(body.instances or [])
+    check_batch_size(runtime, len(records))
+    prefix = ("body", "features") if single else ("body", "instances")
+    r = await score(runtime, records, endpoint="predict", loc_prefix=prefix, indexed=not single)
+    probs = r.probabilities
+    return PredictResponse(
+        model_name=runtime.holder.name,
+        model_version=r.model_version,
+        predictions=[
+            PredictionOut(
+                prediction_id=r.ids[i],
+                prediction=r.predictions[i],
+                probabilities=probs[i] if probs is not None else None,
+                model_version=r.model_version,
+            )
+            for i in range(len(r.ids))
+        ],
+    )

@@ -1,0 +1,65 @@
+"""One request's path: validate, predict (micro-batched), log (group commit), answer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+
+from service import metrics
+from service.models import utcnow
+from service.repository import dumps
+from service.runtime import Runtime
+from service.schema import validate_records
+
+
+@dataclass(frozen=True)
+class Scored:
+    ids: list[str]
+    model_version: str
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+def check_batch_size(runtime: Runtime, n_records: int) -> None:
+    limit = runtime.settings.max_batch_rows
+    if n_records > limit:
+        raise HTTPException(413, f"batch of {n_records} records exceeds DRIFTLOOP_MAX_BATCH_ROWS={limit}")
+
+
+async def score(
+    runtime: Runtime,
+    records: list[Any],
+    *,
+    endpoint: str,
+    loc_prefix: tuple[str | int, ...],
+    indexed: bool = True,
+) -> Scored:
+    started = time.perf_counter()
+    model = runtime.holder.current
+    rows = validate_records(records, model.columns, loc_prefix=loc_prefix, indexed=indexed)
+    out = await runtime.batcher.predict(rows)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    now = utcnow()
+    ids = [str(uuid.uuid4()) for _ in rows]
+    probs = out.probabilities
+    log_rows = [
+        {
+            "id": ids[i],
+            "created_at": now,
+            "model_name": out.model.name,
+            "model_version": out.model.version,
+            "features": dumps(rows[i]),
+            "output": dumps(out.predictions[i]),
+            "probabilities": dumps(probs[i]) if probs is not None else None,
+            "latency_ms": latency_ms,
+            "endpoint": endpoint,
+        }
+        for i in range(len(rows))
+    ]
+    await runtime.writer.write(log_rows)
+    metrics.PREDICTIONS.labels(out.model.version).inc(len(rows))
+    return Scored(ids, out.model.version, out.predictions, probs)

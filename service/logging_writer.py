@@ -1,0 +1,84 @@
+"""Group commit: prediction rows from concurrent requests share one transaction.
+
+A request's future resolves only after the transaction holding its rows has committed, so an answered
+prediction is always a logged one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from service import repository
+
+log = logging.getLogger("driftloop.writer")
+
+
+class LogUnavailable(RuntimeError):
+    """The prediction log could not be written (database unreachable)."""
+
+
+class PredictionLogWriter:
+    def __init__(self, engine: sa.Engine, *, max_rows: int, flush_ms: float) -> None:
+        self._engine = engine
+        self._max_rows = max_rows
+        self._wait = flush_ms / 1000.0
+        self._queue: asyncio.Queue[tuple[list[dict[str, Any]], float, asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.observe: Callable[[int, float], None] = lambda rows, lag: None
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, time.perf_counter(), future))
+        await future
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _drain(self, batch: list[tuple[list[dict[str, Any]], float, asyncio.Future[None]]], n: int) -> int:
+        while n < self._max_rows and not self._queue.empty():
+            item = self._queue.get_nowait()
+            batch.append(item)
+            n += len(item[0])
+        return n
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            n = self._drain(batch, len(first[0]))
+            if len(batch) == 1 and self._wait > 0:
+                await asyncio.sleep(self._wait)
+                n = self._drain(batch, n)
+            rows = [row for item, _, _ in batch for row in item]
+            try:
+                await asyncio.to_thread(repository.insert_predictions, self._engine, rows=rows)
+            except Exception as exc:
+                log.error("prediction log write failed for %d rows: %s", len(rows), exc)
+                error = LogUnavailable(f"prediction log database unavailable: {exc.__class__.__name__}")
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.observe(len(rows), time.perf_counter() - batch[0][1])
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="prediction-log-writer")
+
+    async def stop(self) -> None:
+        # Let queued rows commit before shutdown so no answered request is lost.
+        deadline = time.monotonic() + 10
+        while not self._queue.empty() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

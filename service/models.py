@@ -1,0 +1,213 @@
+"""Database tables. Hot rows (predictions, feedback) are append-only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(*, index: bool = False, nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(UTCDateTime(), index=index, nullable=nullable)
+
+
+class Prediction(SQLModel, table=True):
+    __tablename__ = "predictions"
+    __table_args__ = (sa.Index("ix_predictions_model_time", "model_name", "model_version", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    created_at: datetime = Field(sa_column=_ts())
+    model_name: str = Field(max_length=200)
+    model_version: str = Field(max_length=50)
+    features: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    output: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    probabilities: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    latency_ms: float = 0.0
+    endpoint: str = Field(default="predict", max_length=20)
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    prediction_id: str = Field(primary_key=True, max_length=36, foreign_key="predictions.id")
+    label: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    received_at: datetime = Field(sa_column=_ts(index=True))
+
+
+class ReferenceProfileRow(SQLModel, table=True):
+    __tablename__ = "reference_profiles"
+    __table_args__ = (sa.UniqueConstraint("model_name", "model_version", name="uq_reference_model_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=200)
+    model_version: str = Field(max_length=50)
+    source: str = Field(max_length=200)
+    n_rows: int
+    profile: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    sample: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class DriftRun(SQLModel, table=True):
+    __tablename__ = "drift_runs"
+    __table_args__ = (sa.UniqueConstraint("window_key", name="uq_drift_runs_window_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    window_key: str = Field(max_length=300)
+    kind: str = Field(max_length=20)  # drift | performance
+    trigger: str = Field(default="schedule", max_length=20)
+    model_name: str = Field(max_length=200, index=True)
+    model_version: str = Field(max_length=50)
+    window_start: datetime = Field(sa_column=_ts())
+    window_end: datetime = Field(sa_column=_ts(index=True))
+    n_rows: int
+    status: str = Field(max_length=30, index=True)
+    dataset_drift: bool = False
+    drift_share: float = 0.0
+    is_breach: bool = False
+    summary: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    started_at: datetime = Field(sa_column=_ts())
+    finished_at: datetime = Field(sa_column=_ts())
+    duration_ms: float = 0.0
+
+
+class FeatureResult(SQLModel, table=True):
+    __tablename__ = "feature_results"
+    __table_args__ = (sa.Index("ix_feature_results_feature_run", "feature", "run_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="drift_runs.id", index=True)
+    feature: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    method: str = Field(max_length=40)
+    statistic: float | None = None
+    p_val: float | None = None
+    threshold: float | None = None
+    is_drift: bool = False
+    status: str = Field(max_length=30)
+
+
+class Episode(SQLModel, table=True):
+    __tablename__ = "episodes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=20)  # drift | performance
+    status: str = Field(max_length=10, index=True)  # open | closed
+    opened_at: datetime = Field(sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    first_run_id: int = Field(foreign_key="drift_runs.id")
+    last_run_id: int = Field(foreign_key="drift_runs.id")
+    close_run_id: int | None = Field(default=None, foreign_key="drift_runs.id")
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True, max_length=36)
+    type: str = Field(max_length=50, index=True)
+    created_at: datetime = Field(sa_column=_ts(index=True))
+    model_name: str = Field(max_length=200)
+    model_version: str | None = Field(default=None, max_length=50)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class Webhook(SQLModel, table=True):
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    event_types: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    secret: str = Field(max_length=500)
+    format: str = Field(default="json", max_length=10)
+    enabled: bool = True
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "webhook_id", name="uq_deliveries_event_webhook"),
+        sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="events.id", max_length=36)
+    webhook_id: int = Field(foreign_key="webhooks.id", index=True)
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_ts())
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(sa_column=_ts())
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id", index=True)
+    attempted_at: datetime = Field(sa_column=_ts())
+    status_code: int | None = None
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    duration_ms: float = 0.0
+
+
+class RetrainJob(SQLModel, table=True):
+    __tablename__ = "retrain_jobs"
+    # `active_key` is the model name while a job is queued/running and NULL after: a unique index makes
+    # "one active job per model" hold across processes (NULLs never collide).
+    __table_args__ = (sa.UniqueConstraint("active_key", name="uq_retrain_jobs_active"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=200, index=True)
+    active_key: str | None = Field(default=None, max_length=200)
+    status: str = Field(max_length=20, index=True)  # queued | running | succeeded | rejected | failed
+    trigger: str = Field(max_length=20)  # episode | drift_run | manual
+    reason: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    episode_id: int | None = Field(default=None, foreign_key="episodes.id")
+    drift_run_id: int | None = Field(default=None, foreign_key="drift_runs.id")
+    force: bool = False
+    window_start: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    window_end: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    champion_version: str | None = Field(default=None, max_length=50)
+    result_version: str | None = Field(default=None, max_length=50)
+    details: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(sa_column=_ts(index=True))
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Lease(SQLModel, table=True):
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=200)
+    expires_at: datetime = Field(sa_column=_ts())

@@ -1,0 +1,104 @@
+"""Reference profiles: fitted once per model version from its training data, stored in the database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from detectors.profile import ReferenceProfile
+from service import repository
+from service.repository import dumps
+
+log = logging.getLogger("driftloop.references")
+
+SAMPLE_ROWS = 5000
+NON_FEATURE_COLUMNS = ("target", "timestamp", "label", "prediction")
+
+
+class ReferenceSource(Protocol):
+    def load_reference(self, name: str, version: str) -> pd.DataFrame | None: ...
+
+
+@dataclass(frozen=True)
+class StoredReference:
+    model_name: str
+    model_version: str
+    profile: ReferenceProfile
+    sample: pd.DataFrame
+    source: str
+
+
+def feature_columns(df: pd.DataFrame, features: list[str] | None) -> list[str]:
+    if features:
+        missing = [f for f in features if f not in df.columns]
+        if missing:
+            raise ValueError(f"reference data lacks the model's features: {', '.join(missing)}")
+        return features
+    return [c for c in df.columns if c not in NON_FEATURE_COLUMNS]
+
+
+def store_reference(
+    engine: sa.Engine,
+    *,
+    model_name: str,
+    model_version: str,
+    data: pd.DataFrame,
+    features: list[str] | None = None,
+    source: str,
+) -> StoredReference:
+    """Fit the profile of `data` (the model's training data) and store it with a bounded sample."""
+    columns = feature_columns(data, features)
+    profile = ReferenceProfile.fit(data[columns], sample_size=SAMPLE_ROWS, seed=0)
+    sample = data.sample(n=min(SAMPLE_ROWS, len(data)), random_state=0) if len(data) > SAMPLE_ROWS else data
+    records: list[dict[str, Any]] = (
+        sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        repository.save_reference(
+            session,
+            model_name=model_name,
+            model_version=model_version,
+            source=source,
+            n_rows=len(data),
+            profile_json=profile.to_json(),
+            sample_json=dumps(records),
+        )
+    return StoredReference(model_name, model_version, profile, sample.reset_index(drop=True), source)
+
+
+def load_reference(
+    engine: sa.Engine,
+    *,
+    model_name: str,
+    model_version: str,
+    registry: ReferenceSource | None = None,
+    features: list[str] | None = None,
+) -> StoredReference | None:
+    """The stored profile, else one fitted now from the registry's reference artifact, else None."""
+    import orjson
+
+    with Session(engine, expire_on_commit=False) as session:
+        row = repository.get_reference(session, model_name=model_name, model_version=model_version)
+    if row is not None:
+        sample = pd.DataFrame.from_records(orjson.loads(row.sample))
+        return StoredReference(
+            model_name, model_version, ReferenceProfile.from_json(row.profile), sample, row.source
+        )
+    if registry is None:
+        return None
+    data = registry.load_reference(model_name, model_version)
+    if data is None:
+        return None
+    return store_reference(
+        engine,
+        model_name=model_name,
+        model_version=model_version,
+        data=data,
+        features=features,
+        source="mlflow:reference/reference.parquet",
+    )

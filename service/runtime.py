@@ -1,0 +1,48 @@
+"""What one API process holds: settings, engine, the model holder, the batcher and the log writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from service.config import Settings
+from service.logging_writer import PredictionLogWriter
+from service.serving import LoadedModel, MicroBatcher, ModelHolder
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: sa.Engine
+    holder: ModelHolder
+    batcher: MicroBatcher
+    writer: PredictionLogWriter
+
+
+def registry_loader(settings: Settings) -> tuple[object, object]:
+    """(resolve, fetch) callables backed by the MLflow registry."""
+    from retrain.registry import Registry
+    from service.schema import Column
+
+    registry = Registry(
+        settings.resolved_tracking_uri, artifact_location=settings.artifact_root.resolve().as_uri()
+    )
+
+    def resolve(name: str) -> str | None:
+        info = registry.champion(name)
+        return info.version if info else None
+
+    def fetch(name: str, version: str) -> LoadedModel:
+        estimator = registry.load_estimator(name, version)
+        columns = tuple(Column(c.name, c.type, c.required) for c in registry.input_schema(name, version))
+        classes = getattr(estimator, "classes_", None)
+        return LoadedModel(
+            name=name,
+            version=version,
+            estimator=estimator,
+            columns=columns,
+            classes=tuple(classes.tolist()) if classes is not None else None,
+        )
+
+    return resolve, fetch

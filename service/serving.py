@@ -1,0 +1,213 @@
+"""The served model: alias polling with atomic hot swap, and the micro-batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from service.schema import Column
+
+log = logging.getLogger("driftloop.serving")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    estimator: Any
+    columns: tuple[Column, ...]
+    classes: tuple[Any, ...] | None
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    model: LoadedModel
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+def _to_python(values: np.ndarray) -> list[Any]:
+    return values.tolist()  # numpy scalars -> JSON-friendly Python values
+
+
+def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
+    frame = pd.DataFrame.from_records(rows, columns=model.feature_names)
+    predictions = _to_python(np.asarray(model.estimator.predict(frame)))
+    probabilities = None
+    if model.classes is not None and hasattr(model.estimator, "predict_proba"):
+        proba = np.asarray(model.estimator.predict_proba(frame), dtype=float)
+        keys = [str(c) for c in model.classes]
+        probabilities = [dict(zip(keys, row, strict=True)) for row in proba.round(6).tolist()]
+    return BatchOutput(model=model, predictions=predictions, probabilities=probabilities)
+
+
+class ModelUnavailable(RuntimeError):
+    """No champion is loaded yet."""
+
+
+class PredictionFailed(ValueError):
+    """The model raised on this input (e.g. a value its encoder cannot handle)."""
+
+
+class ModelHolder:
+    """Holds the loaded champion; `refresh()` swaps in a new version between batches.
+
+    `loader(name)` returns the champion's version string or None, and `fetch(name, version)` the
+    LoadedModel; both run in a worker thread because MLflow calls block.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        resolve: Callable[[str], str | None],
+        fetch: Callable[[str, str], LoadedModel],
+        poll_seconds: float,
+    ) -> None:
+        self.name = name
+        self._resolve = resolve
+        self._fetch = fetch
+        self._poll_seconds = poll_seconds
+        self._current: LoadedModel | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+        self.last_poll: float | None = None
+
+    @property
+    def current(self) -> LoadedModel:
+        model = self._current
+        if model is None:
+            raise ModelUnavailable(
+                f"no champion model loaded for '{self.name}'"
+                + (f" ({self.last_error})" if self.last_error else "")
+                + ": register a version with alias 'champion' (or run `driftloop bootstrap`)"
+            )
+        return model
+
+    @property
+    def loaded(self) -> bool:
+        return self._current is not None
+
+    def set(self, model: LoadedModel) -> None:
+        self._current = model
+
+    async def refresh(self) -> bool:
+        """Re-resolve `@champion`; returns True when a different version was swapped in."""
+        try:
+            version = await asyncio.to_thread(self._resolve, self.name)
+            self.last_poll = time.time()
+            if version is None:
+                self.last_error = "the registry has no 'champion' alias for this model"
+                return False
+            if self._current is not None and self._current.version == version:
+                self.last_error = None
+                return False
+            model = await asyncio.to_thread(self._fetch, self.name, version)
+        except Exception as exc:  # registry down: keep serving what is loaded
+            self.last_error = f"registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
+            log.warning("champion refresh failed: %s", self.last_error)
+            return False
+        previous = self._current.version if self._current else None
+        self._current = model  # atomic: batches read `current` once
+        self.last_error = None
+        log.info("serving %s version %s (was %s)", self.name, version, previous)
+        return True
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            await self.refresh()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll(), name="champion-poller")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class MicroBatcher:
+    """Stacks concurrent requests into one `predict` call on one model version."""
+
+    def __init__(self, holder: ModelHolder, *, max_rows: int, wait_ms: float) -> None:
+        self._holder = holder
+        self._max_rows = max_rows
+        self._wait = wait_ms / 1000.0
+        self._queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[BatchOutput]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batch_sizes: Callable[[int], None] = lambda n: None
+
+    async def predict(self, rows: list[dict[str, Any]]) -> BatchOutput:
+        future: asyncio.Future[BatchOutput] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, future))
+        return await future
+
+    def _drain(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[BatchOutput]]], n: int) -> int:
+        while n < self._max_rows and not self._queue.empty():
+            item = self._queue.get_nowait()
+            batch.append(item)
+            n += len(item[0])
+        return n
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            n = self._drain(batch, len(first[0]))
+            if len(batch) == 1 and self._wait > 0 and n < self._max_rows:
+                await asyncio.sleep(self._wait)
+                n = self._drain(batch, n)
+            await self._predict_batch(batch)
+
+    async def _predict_batch(
+        self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[BatchOutput]]]
+    ) -> None:
+        try:
+            model = self._holder.current
+        except ModelUnavailable as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        rows = [row for rows, _ in batch for row in rows]
+        try:
+            out = await asyncio.to_thread(predict_rows, model, rows)
+        except Exception as exc:
+            if len(batch) > 1:  # isolate the request that broke the batch; the others still get answers
+                for item in batch:
+                    await self._predict_batch([item])
+                return
+            if not batch[0][1].done():
+                batch[0][1].set_exception(
+                    PredictionFailed(f"the model could not score this input: {exc}"[:1000])
+                )
+            return
+        self.batch_sizes(len(out.predictions))
+        start = 0
+        for rows, future in batch:
+            end = start + len(rows)
+            probs = out.probabilities[start:end] if out.probabilities is not None else None
+            if not future.done():
+                future.set_result(BatchOutput(model, out.predictions[start:end], probs))
+            start = end
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="micro-batcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,253 @@
+"""One retrain: champion -> challenger -> evaluation -> registration -> gate -> promotion.
+
+Aliases move only in :meth:`Registry.promote`, the last step, so a failure anywhere before it leaves
+``champion`` where it was. Every failure is a :class:`~retrain.errors.RetrainError` with a readable reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import pandas as pd
+
+from retrain.errors import InvalidSetting, NoChampion, NotEnoughData, RetrainError
+from retrain.evaluate import METRICS, Evaluation, evaluate, evaluation_metrics, split_by_time
+from retrain.registry import CHALLENGER, Registry
+from retrain.train import train_challenger
+
+Policy = Literal["recent", "reference_plus_recent"]
+POLICIES: tuple[str, ...] = get_args(Policy)
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """What a completed retrain did. Failed retrains raise instead of returning."""
+
+    status: Literal["promoted", "rejected"]
+    challenger_version: str
+    champion_version_before: str
+    evaluation: Evaluation
+    n_train: int
+    n_holdout: int
+    reason: str
+
+
+def run_retrain(
+    registry: Registry,
+    name: str,
+    labeled: pd.DataFrame,
+    *,
+    features: Sequence[str],
+    target: str,
+    time_column: str,
+    reference: pd.DataFrame | None = None,
+    policy: Policy = "recent",
+    holdout_fraction: float = 0.2,
+    min_rows: int = 200,
+    metric: str = "accuracy",
+    margin: float = 0.0,
+    recipe: str = "",
+    force: bool = False,
+    tags: Mapping[str, str] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> RetrainOutcome:
+    """Train a challenger on recent labeled rows and promote it if it beats the champion.
+
+    Parameters
+    ----------
+    labeled
+        Production rows with ``features``, ``target`` (the feedback label) and ``time_column``. Rows with
+        a missing label are dropped. The newest ``holdout_fraction`` of them is the holdout.
+    reference
+        The champion's training data; added to the training set under ``policy="reference_plus_recent"``.
+    min_rows
+        Fewest labeled rows worth retraining on.
+    metric, margin
+        The gate: the challenger must beat the champion on ``metric`` by at least ``margin``.
+    force
+        Promote even if the gate fails (manual triggers only); the version is tagged ``forced``.
+    tags
+        Trigger and job details put on the run and the new version.
+    on_step
+        Called with a short description as each step starts (for job progress).
+
+    Raises
+    ------
+    RetrainError
+        ``NoChampion``, ``NotEnoughData``, ``InvalidSetting``, ``TrainingFailed``, ``EvaluationFailed``,
+        ``RegistryUnavailable``, or a plain RetrainError naming the step for anything unexpected.
+    """
+    settings = _Settings(
+        features=tuple(features), target=target, time_column=time_column, policy=policy,
+        holdout_fraction=holdout_fraction, min_rows=min_rows, metric=metric, margin=margin,
+        recipe=recipe, force=force, tags=dict(tags or {}),
+    )  # fmt: skip
+    _validate(settings)
+    step_name = "start"
+
+    def step(description: str) -> None:
+        nonlocal step_name
+        step_name = description
+        if on_step is not None:
+            on_step(description)
+
+    try:
+        return _run(registry, name, labeled, reference, settings, step)
+    except RetrainError:
+        raise
+    except Exception as exc:
+        raise RetrainError(
+            f"retrain of {name!r} failed at step {step_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class _Settings:
+    features: tuple[str, ...]
+    target: str
+    time_column: str
+    policy: str
+    holdout_fraction: float
+    min_rows: int
+    metric: str
+    margin: float
+    recipe: str
+    force: bool
+    tags: dict[str, str]
+
+
+def _run(
+    registry: Registry,
+    name: str,
+    labeled: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    s: _Settings,
+    step: Callable[[str], None],
+) -> RetrainOutcome:
+    features, target, time_column = list(s.features), s.target, s.time_column
+    step("load champion")
+    champion = registry.champion(name)
+    if champion is None:
+        raise NoChampion(f"model {name!r} has no champion to retrain from; run `driftloop bootstrap` first")
+    champion_model = registry.load_estimator(name, champion.version)
+
+    step("check data")
+    missing = [c for c in (*features, target, time_column) if c not in labeled.columns]
+    if missing:
+        raise InvalidSetting(f"labeled data lacks columns {missing}")
+    rows = labeled.loc[labeled[target].notna(), [*features, target, time_column]]
+    if len(rows) < s.min_rows:
+        raise NotEnoughData(
+            f"{len(rows)} labeled rows for {name!r}, at least {s.min_rows} are needed to retrain"
+        )
+
+    step("split by time")
+    recent, holdout = split_by_time(rows, time_column=time_column, holdout_fraction=s.holdout_fraction)
+    train, used_policy = _training_set(recent, reference, s)
+
+    step("train challenger")
+    challenger = train_challenger(champion_model, train[features], train[target], recipe=s.recipe)
+
+    step("evaluate on holdout")
+    evaluation = evaluate(
+        champion_model,
+        challenger,
+        holdout,
+        features=features,
+        target=target,
+        metric=s.metric,
+        margin=s.margin,
+    )
+
+    step("register challenger")
+    version = registry.log_and_register(
+        name,
+        challenger,
+        train,
+        features=features,
+        target=target,
+        params=_params(s, used_policy, champion.version, train, holdout),
+        metrics=evaluation_metrics(evaluation),
+        tags={**s.tags, "validation_status": "pending", "champion_version_before": champion.version},
+        run_name=f"retrain-{name}",
+        extra_artifacts={"holdout/holdout.parquet": holdout},
+    )
+    registry.set_alias(name, CHALLENGER, version.version)
+
+    step("gate")
+    verdict = _verdict(evaluation)
+    if evaluation.passed or s.force:
+        status_tag = "passed" if evaluation.passed else "forced"
+        registry.tag_version(name, version.version, {"validation_status": status_tag})
+        registry.promote(name, version.version)
+        status: Literal["promoted", "rejected"] = "promoted"
+        reason = verdict if evaluation.passed else f"forced: {verdict}"
+    else:
+        registry.tag_version(name, version.version, {"validation_status": "rejected"})
+        status, reason = "rejected", verdict
+    return RetrainOutcome(
+        status=status,
+        challenger_version=version.version,
+        champion_version_before=champion.version,
+        evaluation=evaluation,
+        n_train=len(train),
+        n_holdout=len(holdout),
+        reason=reason,
+    )
+
+
+def _validate(s: _Settings) -> None:
+    if s.policy not in POLICIES:
+        raise InvalidSetting(f"unknown policy {s.policy!r}; choose one of {', '.join(POLICIES)}")
+    if not 0.0 < s.holdout_fraction < 1.0:
+        raise InvalidSetting(f"holdout_fraction must be in (0, 1), got {s.holdout_fraction}")
+    if s.metric not in METRICS:
+        raise InvalidSetting(f"unknown metric {s.metric!r}; choose one of {', '.join(METRICS)}")
+    if s.min_rows < 2:
+        raise InvalidSetting(f"min_rows must be >= 2, got {s.min_rows}")
+
+
+def _training_set(
+    recent: pd.DataFrame, reference: pd.DataFrame | None, s: _Settings
+) -> tuple[pd.DataFrame, str]:
+    """Recent rows, plus the labeled reference rows under ``reference_plus_recent``."""
+    if s.policy != "reference_plus_recent" or reference is None or s.target not in reference.columns:
+        # without a labeled reference there is nothing to add; the run records the policy actually used
+        return recent, "recent"
+    columns = [c for c in (*s.features, s.target, s.time_column) if c in reference.columns]
+    old = reference.loc[reference[s.target].notna(), columns]
+    return pd.concat([old, recent], ignore_index=True), "reference_plus_recent"
+
+
+def _params(
+    s: _Settings, policy: str, champion_version: str, train: pd.DataFrame, holdout: pd.DataFrame
+) -> dict[str, Any]:
+    """Run parameters: the settings, the policy actually applied and the data window."""
+    return {
+        "policy": policy,
+        "holdout_fraction": s.holdout_fraction,
+        "min_rows": s.min_rows,
+        "metric": s.metric,
+        "margin": s.margin,
+        "recipe": s.recipe or "clone",
+        "force": s.force,
+        "champion_version_before": champion_version,
+        "n_train": len(train),
+        "n_holdout": len(holdout),
+        "train_end": str(train[s.time_column].max()),
+        "holdout_start": str(holdout[s.time_column].min()),
+        "holdout_end": str(holdout[s.time_column].max()),
+    }
+
+
+def _verdict(evaluation: Evaluation) -> str:
+    direction = "higher" if evaluation.higher_is_better else "lower"
+    outcome = "beats" if evaluation.passed else "does not beat"
+    return (
+        f"challenger {outcome} champion on {evaluation.metric} ({direction} is better): "
+        f"{evaluation.challenger_score:.4f} vs {evaluation.champion_score:.4f}, "
+        f"improvement {evaluation.improvement:+.4f}, margin {evaluation.margin:g}, "
+        f"{evaluation.n_holdout} holdout rows"
+    )

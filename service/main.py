@@ -13,10 +13,12 @@ from service import metrics
 from service.api import errors
 from service.api.middleware import GuardAndMeasure
 from service.api.routes import feedback, health, invocations, predict
+from service.api.routes import models as models_routes
+from service.api.routes import retrain as retrain_routes
 from service.config import Settings, get_settings
 from service.db import ensure_migrated, make_engine
 from service.logging_writer import PredictionLogWriter
-from service.runtime import Runtime, registry_loader
+from service.runtime import Runtime, make_registry, registry_loader
 from service.serving import LoadedModel, MicroBatcher, ModelHolder
 
 log = logging.getLogger("driftloop")
@@ -30,6 +32,7 @@ def create_app(
     *,
     loader: Loader | None = None,
     extras: tuple[Extra, ...] = (),
+    registry: Any = None,
 ) -> FastAPI:
     """Build the app. `loader` replaces the MLflow registry (tests); `extras` are context managers run
     for the app's lifetime (the embedded scheduler)."""
@@ -39,7 +42,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
         ensure_migrated(engine)
-        resolve, fetch = loader or registry_loader(settings)  # type: ignore[misc]
+        registry_ = registry if registry is not None or loader is not None else make_registry(settings)
+        resolve, fetch = loader or registry_loader(registry_)
         holder = ModelHolder(
             settings.model_name, resolve=resolve, fetch=fetch, poll_seconds=settings.model_poll_seconds
         )
@@ -52,7 +56,14 @@ def create_app(
             metrics.LOG_LAG.observe(lag)
 
         writer.observe = observe
-        runtime = Runtime(settings=settings, engine=engine, holder=holder, batcher=batcher, writer=writer)
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            holder=holder,
+            batcher=batcher,
+            writer=writer,
+            registry=registry_,
+        )
         app.state.runtime = runtime
         if await holder.refresh():
             metrics.CHAMPION.set(_numeric(holder.current.version))
@@ -78,7 +89,7 @@ def create_app(
     )
     app.add_middleware(GuardAndMeasure, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
-    for module in (predict, invocations, feedback, health):
+    for module in (predict, invocations, feedback, health, retrain_routes, models_routes):
         app.include_router(module.router)
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,16 +19,21 @@ class Runtime:
     holder: ModelHolder
     batcher: MicroBatcher
     writer: PredictionLogWriter
+    registry: Any = None  # retrain.registry.Registry; None when serving from an injected loader
 
 
-def registry_loader(settings: Settings) -> tuple[object, object]:
-    """(resolve, fetch) callables backed by the MLflow registry."""
+def make_registry(settings: Settings) -> Any:
     from retrain.registry import Registry
-    from service.schema import Column
 
-    registry = Registry(
+    settings.artifact_root.mkdir(parents=True, exist_ok=True)
+    return Registry(
         settings.resolved_tracking_uri, artifact_location=settings.artifact_root.resolve().as_uri()
     )
+
+
+def registry_loader(registry: Any) -> tuple[Any, Any]:
+    """(resolve, fetch) callables backed by the MLflow registry."""
+    from service.schema import Column
 
     def resolve(name: str) -> str | None:
         info = registry.champion(name)

@@ -1,0 +1,140 @@
+"""Registered versions with aliases and lineage, the served schema, and rollback (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from service.api.deps import AdminDep, RuntimeDep
+from service.events import emit
+from service.runtime import Runtime
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+_LINEAGE_TAGS = ("trigger", "job_id", "episode_id", "drift_run_id", "reason", "validation_status")
+
+
+class ModelVersionPublic(BaseModel):
+    name: str
+    version: str
+    aliases: list[str]
+    created_at: datetime
+    run_id: str | None
+    metrics: dict[str, float]
+    lineage: dict[str, str]
+    tags: dict[str, str]
+
+
+class ModelsResponse(BaseModel):
+    name: str
+    serving_version: str | None
+    versions: list[ModelVersionPublic]
+
+
+class SchemaColumn(BaseModel):
+    name: str
+    type: str
+    required: bool
+
+
+def _registry(runtime: Runtime) -> Any:
+    if runtime.registry is None:
+        raise HTTPException(503, "no model registry configured for this process")
+    return runtime.registry
+
+
+def _versions(runtime: Runtime) -> list[ModelVersionPublic]:
+    registry = _registry(runtime)
+    out = []
+    for info in registry.list_versions(runtime.settings.model_name):
+        metrics = registry.run_metrics(info.run_id) if info.run_id else {}
+        out.append(
+            ModelVersionPublic(
+                name=info.name,
+                version=info.version,
+                aliases=list(info.aliases),
+                created_at=info.created_at,
+                run_id=info.run_id,
+                metrics=metrics,
+                lineage={k: v for k, v in info.tags.items() if k in _LINEAGE_TAGS},
+                tags=dict(info.tags),
+            )
+        )
+    return out
+
+
+@router.get("", response_model=ModelsResponse)
+async def list_models(runtime: RuntimeDep) -> ModelsResponse:
+    try:
+        versions = await asyncio.to_thread(_versions, runtime)
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(
+            503, f"model registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
+        ) from None
+    holder = runtime.holder
+    return ModelsResponse(
+        name=runtime.settings.model_name,
+        serving_version=holder.current.version if holder.loaded else None,
+        versions=versions,
+    )
+
+
+@router.get("/schema", response_model=list[SchemaColumn])
+async def schema(runtime: RuntimeDep) -> list[SchemaColumn]:
+    """The request schema of the served version (from its MLflow signature)."""
+    return [
+        SchemaColumn(name=c.name, type=c.type, required=c.required) for c in runtime.holder.current.columns
+    ]
+
+
+class RollbackResponse(BaseModel):
+    champion: str
+    previous_champion: str | None
+
+
+def _rollback(runtime: Runtime) -> RollbackResponse:
+    from retrain.errors import NoPreviousChampion
+
+    registry = _registry(runtime)
+    name = runtime.settings.model_name
+    before = registry.champion(name)
+    try:
+        restored = registry.rollback(name)
+    except NoPreviousChampion as exc:
+        raise HTTPException(409, str(exc)) from None
+    with Session(runtime.engine) as session:
+        emit(
+            session,
+            type="model.rolled_back",
+            model_name=name,
+            model_version=restored.version,
+            summary=f"champion rolled back from version {before.version if before else '?'} to {restored.version}",
+            data={"from_version": before.version if before else None, "to_version": restored.version},
+            links={"models": f"{runtime.settings.public_url}/v1/models"},
+        )
+        session.commit()
+    previous = registry.get_alias(name, "previous_champion")
+    return RollbackResponse(
+        champion=restored.version, previous_champion=previous.version if previous else None
+    )
+
+
+@router.post("/rollback", response_model=RollbackResponse, dependencies=[AdminDep])
+async def rollback(runtime: RuntimeDep) -> RollbackResponse:
+    try:
+        result = await asyncio.to_thread(_rollback, runtime)
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(
+            503, f"model registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
+        ) from None
+    await runtime.holder.refresh()  # this process serves the restored champion at once
+    return result

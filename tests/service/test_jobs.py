@@ -145,10 +145,10 @@ def _episode(engine: sa.Engine, run_id: int) -> int:
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO drift_runs (id, window_key, kind, trigger, model_name, model_version, window_start,"
-                " window_end, n_rows, status, dataset_drift, drift_share, is_breach, summary, started_at,"
-                " finished_at, duration_ms) VALUES (:id, :key, 'drift', 'schedule', :name, '1', :now, :now, 10,"
-                " 'drift', true, 1.0, true, '{}', :now, :now, 1)"
+                "INSERT INTO drift_runs (id, window_key, kind, trigger, model_name, model_version,"
+                " window_start, window_end, n_rows, status, dataset_drift, drift_share, is_breach, summary,"
+                " started_at, finished_at, duration_ms) VALUES (:id, :key, 'drift', 'schedule', :name, '1',"
+                " :now, :now, 10, 'drift', true, 1.0, true, '{}', :now, :now, 1)"
             ),
             {"id": run_id, "key": f"k{run_id}", "name": NAME, "now": now},
         )

@@ -115,7 +115,8 @@ def _rollback(runtime: Runtime) -> RollbackResponse:
             type="model.rolled_back",
             model_name=name,
             model_version=restored.version,
-            summary=f"champion rolled back from version {before.version if before else '?'} to {restored.version}",
+            summary=f"champion rolled back from version {before.version if before else '?'} "
+            f"to {restored.version}",
             data={"from_version": before.version if before else None, "to_version": restored.version},
             links={"models": f"{runtime.settings.public_url}/v1/models"},
         )

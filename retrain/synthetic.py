@@ -68,7 +68,7 @@ def generate(
     >>> df = generate(1000, seed=1)
     >>> sorted(df.columns) == sorted((*FEATURES, TARGET, TIMESTAMP))
     True
-    >>> 0.2 < df[TARGET].mean() < 0.8
+    >>> bool(0.2 < df[TARGET].mean() < 0.8)
     True
     """
     if n_rows < 0:

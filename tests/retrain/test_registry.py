@@ -132,6 +132,7 @@ def test_byom_model_without_reference_then_reference_set(
         mlflow.sklearn.log_model(
             demo_model, name="model", registered_model_name=NAME,
             signature=mlflow.models.infer_signature(X, demo_model.predict(X)),
+            pip_requirements=["scikit-learn"],  # skips MLflow's slow requirement inference
         )  # fmt: skip
     assert registry.load_reference(NAME, "1") is None
 
@@ -147,7 +148,9 @@ def test_reference_for_version_registered_without_a_run(
     registry: Registry, demo_model: Pipeline, demo_data: pd.DataFrame, tmp_path: object
 ) -> None:
     path = f"{tmp_path}/saved_model"
-    mlflow.sklearn.save_model(demo_model, path, serialization_format="cloudpickle")
+    mlflow.sklearn.save_model(
+        demo_model, path, serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+    )
     client = mlflow.MlflowClient(registry.tracking_uri)
     client.create_registered_model(NAME)
     client.create_model_version(NAME, source=path)

@@ -1,0 +1,103 @@
+"""driftloop's default per-feature decisions agree with Evidently 0.7.23's DataDriftPreset on >= 95%."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.check import CheckOptions, run_check
+from detectors.profile import ReferenceProfile
+
+evidently = pytest.importorskip("evidently")
+
+# (reference rows, current rows): <= 1000 reference rows -> KS / chi2 / Z; larger -> Wasserstein / JS;
+# above 5000 the reference is binned rather than kept whole
+SIZES = [(300, 400), (800, 1000), (1000, 600), (2000, 1500), (4000, 3000), (12_000, 6000), (30_000, 20_000)]
+SHIFTS = [0.0, 0.03, 0.35, 1.0]  # in reference std; none near Wasserstein's 0.1 threshold
+
+
+def make_pair(seed: int, n_ref: int, n_cur: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    s = rng.choice(SHIFTS, size=8)
+    ref = {
+        "normal": rng.normal(0, 1, n_ref),
+        "wide": rng.normal(50, 10, n_ref),
+        "lognormal": rng.lognormal(0, 0.5, n_ref),
+        "integers": rng.integers(0, 30, n_ref),
+        "binary": rng.integers(0, 2, n_ref),
+        "city": rng.choice(list("abcde"), n_ref, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+        "flag": rng.choice(["yes", "no"], n_ref, p=[0.7, 0.3]),
+        "scale": rng.normal(0, 1, n_ref),
+    }
+    city_p = np.array([0.4, 0.3, 0.15, 0.1, 0.05]) + np.array([-1, 0, 0, 0, 1]) * 0.3 * s[5]
+    yes = 0.7 - 0.3 * s[6]
+    cur = {
+        "normal": rng.normal(s[0], 1, n_cur),
+        "wide": rng.normal(50 + 10 * s[1], 10, n_cur),
+        "lognormal": rng.lognormal(0.5 * s[2], 0.5, n_cur),
+        "integers": np.clip(rng.integers(0, 30, n_cur) + np.round(9 * s[3]).astype(int), 0, 40),
+        "binary": (rng.random(n_cur) < 0.5 + 0.3 * s[4]).astype(int),
+        "city": rng.choice(list("abcde"), n_cur, p=city_p / city_p.sum()),
+        "flag": rng.choice(["yes", "no"], n_cur, p=[yes, 1 - yes]),
+        "scale": rng.normal(0, 1 + s[7], n_cur),
+    }
+    return pd.DataFrame(ref), pd.DataFrame(cur)
+
+
+def evidently_decisions(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, tuple[str, bool]]:
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = Report([DataDriftPreset()]).run(cur, ref)
+    out = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith("ValueDrift"):
+            continue
+        method, value, threshold = config["method"], float(metric["value"]), float(config["threshold"])
+        p_value_test = "p_value" in method
+        out[config["column"]] = (method, value < threshold if p_value_test else value >= threshold)
+    return out
+
+
+EVIDENTLY_METHOD = {
+    "ks": "K-S p_value",
+    "chisquare": "chi-square p_value",
+    "z": "Z-test p_value",
+    "wasserstein": "Wasserstein distance (normed)",
+    "jensenshannon": "Jensen-Shannon distance",
+}
+
+
+def test_default_decisions_agree_with_evidently() -> None:
+    agree = total = 0
+    disagreements = []
+    for seed, (n_ref, n_cur) in enumerate(SIZES * 2):
+        ref, cur = make_pair(seed, n_ref, n_cur)
+        theirs = evidently_decisions(ref, cur)
+        ours = run_check(ReferenceProfile.fit(ref), cur, options=CheckOptions(multivariate=False))
+        for f in ours.features:
+            method, drift = theirs[f.name]
+            assert method == EVIDENTLY_METHOD[f.method], (f.name, n_ref, method, f.method)
+            total += 1
+            if drift == f.is_drift:
+                agree += 1
+            else:
+                disagreements.append((seed, n_ref, f.name, f.method, f.statistic, f.p_val, drift))
+    assert total == len(SIZES) * 2 * 8
+    print(f"agreement {agree}/{total} = {agree / total:.3f}", disagreements)
+    assert agree / total >= 0.95, disagreements
+
+
+def test_too_little_data_is_insufficient_not_drift_where_evidently_decides() -> None:
+    """Deliberate difference: Evidently tests a 30-row window; driftloop says insufficient_data."""
+    ref, cur = make_pair(0, 500, 30)
+    cur["normal"] += 3.0
+    theirs = evidently_decisions(ref, cur)
+    ours = run_check(ReferenceProfile.fit(ref), cur, options=CheckOptions(multivariate=False))
+    assert theirs["normal"][1] is True
+    assert ours.status == "insufficient_data"
+    assert not any(f.is_drift for f in ours.features)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="Per-attempt delivery timeout.")
     webhook_max_attempts: int = Field(default=6, ge=1, description="Attempts before a delivery is dead.")
     webhook_backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay (doubles).")
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
+    webhook_concurrency: int = Field(default=50, ge=1, description="Deliveries in flight per dispatcher.")
     webhook_dispatch_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox scans.")
     webhook_allowed_hosts: list[str] = Field(
         default_factory=list, description="If set, only these hosts may be webhook targets."

@@ -15,6 +15,7 @@ from service.api.middleware import GuardAndMeasure
 from service.api.routes import feedback, health, invocations, predict
 from service.api.routes import models as models_routes
 from service.api.routes import retrain as retrain_routes
+from service.api.routes import webhooks as webhook_routes
 from service.config import Settings, get_settings
 from service.db import ensure_migrated, make_engine
 from service.logging_writer import PredictionLogWriter
@@ -89,7 +90,7 @@ def create_app(
     )
     app.add_middleware(GuardAndMeasure, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
-    for module in (predict, invocations, feedback, health, retrain_routes, models_routes):
+    for module in (predict, invocations, feedback, health, retrain_routes, models_routes, webhook_routes):
         app.include_router(module.router)
     return app
 

@@ -155,6 +155,21 @@ def serve(
     )
 
 
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduled jobs (drift and performance checks, webhooks, retrains) until stopped."""
+    import logging
+
+    from service.db import DatabaseNotMigrated
+    from service.scheduler import run_scheduler_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_scheduler_forever(get_settings())
+    except DatabaseNotMigrated as exc:
+        _fail(str(exc))
+
+
 def main() -> None:
     app(prog_name="driftloop")
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     window_rows: int = Field(default=1000, ge=1, description="Rows per window (window_kind=rows).")
     window_seconds: float = Field(default=3600.0, gt=0, description="Window span (window_kind=time).")
     min_window_rows: int = Field(default=200, ge=1, description="Below this a run is insufficient_data.")
+    performance_window_rows: int = Field(
+        default=500, ge=1, description="Labeled rows per performance window (window_kind=rows)."
+    )
     drift_correction: Literal["none", "bonferroni", "fdr"] = Field(
         default="bonferroni", description="Correction."
     )

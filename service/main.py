@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from service import metrics
 from service.api import errors
 from service.api.middleware import GuardAndMeasure
+from service.api.routes import drift as drift_routes
+from service.api.routes import episodes as episode_routes
 from service.api.routes import feedback, health, invocations, predict
 from service.api.routes import models as models_routes
 from service.api.routes import retrain as retrain_routes
@@ -90,7 +92,17 @@ def create_app(
     )
     app.add_middleware(GuardAndMeasure, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
-    for module in (predict, invocations, feedback, health, retrain_routes, models_routes, webhook_routes):
+    for module in (
+        predict,
+        invocations,
+        feedback,
+        health,
+        retrain_routes,
+        models_routes,
+        drift_routes,
+        episode_routes,
+        webhook_routes,
+    ):
         app.include_router(module.router)
     return app
 

@@ -20,10 +20,15 @@ MODEL = "demo"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def settings(url: str, **overrides: Any) -> Settings:
+def unique_model() -> str:
+    """A model name of its own, since the PostgreSQL test database is shared within a session."""
+    return f"demo-{uuid.uuid4().hex[:8]}"
+
+
+def settings(url: str, model: str = MODEL, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
         database_url=url,
-        model_name=MODEL,
+        model_name=model,
         window_kind="rows",
         window_rows=1000,
         min_window_rows=200,
@@ -35,9 +40,13 @@ def settings(url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def add_reference(engine: sa.Engine, version: str = "1", n_rows: int = 4000) -> None:
+def add_reference(engine: sa.Engine, model: str = MODEL, version: str = "1", n_rows: int = 4000) -> None:
     store_reference(
-        engine, model_name=MODEL, model_version=version, data=generate(n_rows, seed=0).drop(columns=[TIMESTAMP]), source="test"
+        engine,
+        model_name=model,
+        model_version=version,
+        data=generate(n_rows, seed=0).drop(columns=[TIMESTAMP]),
+        source="test",
     )
 
 
@@ -47,6 +56,7 @@ def log_traffic(
     *,
     n_rows: int,
     offset: int,
+    model: str = MODEL,
     version: str = "1",
     drift: DriftPlan | None = None,
     labeled: bool = False,
@@ -64,7 +74,7 @@ def log_traffic(
         {
             "id": ids[i],
             "created_at": T0 + timedelta(seconds=offset + i),
-            "model_name": MODEL,
+            "model_name": model,
             "model_version": version,
             "features": repository.dumps(records[i]),
             "output": repository.dumps(preds[i].item()),

@@ -1,0 +1,182 @@
+"""Drift runs: list, detail, latest, per-feature history, and an admin check on demand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query
+from sqlmodel import col, func, select
+
+from service.api.deps import AdminDep, RuntimeDep, SessionDep
+from service.api.routes.drift_schemas import (
+    CheckRequest,
+    FeatureHistory,
+    FeatureResultPublic,
+    HistoryPoint,
+    RunDetail,
+    RunKind,
+    RunPage,
+    RunPublic,
+    RunStatus,
+)
+from service.models import DriftRun, FeatureResult
+from service.monitor import ManualWindow, Monitor, NoTraffic
+from service.monitor.sources import RegistryReferences, holder_champion
+
+router = APIRouter(prefix="/v1/drift", tags=["drift"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+def _check_range(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and since >= until:
+        raise HTTPException(
+            422,
+            [{"loc": ["query", "since"], "msg": "since must be before until", "type": "value_error"}],
+        )
+
+
+@router.get("/runs", response_model=RunPage)
+def list_runs(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    since: Annotated[datetime | None, Query(description="Window end at or after this time.")] = None,
+    until: Annotated[datetime | None, Query(description="Window end before this time.")] = None,
+    model_version: Annotated[str | None, Query(max_length=50)] = None,
+    status: RunStatus | None = None,
+    kind: RunKind | None = None,
+) -> RunPage:
+    """Runs of the served model, newest window first."""
+    _check_range(since, until)
+    stmt = select(DriftRun).where(DriftRun.model_name == runtime.settings.model_name)
+    if since is not None:
+        stmt = stmt.where(DriftRun.window_end >= since)
+    if until is not None:
+        stmt = stmt.where(DriftRun.window_end < until)
+    if model_version is not None:
+        stmt = stmt.where(DriftRun.model_version == model_version)
+    if status is not None:
+        stmt = stmt.where(DriftRun.status == status)
+    if kind is not None:
+        stmt = stmt.where(DriftRun.kind == kind)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(
+        stmt.order_by(col(DriftRun.window_end).desc(), col(DriftRun.id).desc()).limit(limit).offset(offset)
+    ).all()
+    return RunPage(
+        total=total,
+        limit=limit,
+        offset=offset,
+        items=[RunPublic.of(r, runtime.settings) for r in rows],
+    )
+
+
+def _detail(session: SessionDep, runtime: RuntimeDep, run: DriftRun) -> RunDetail:
+    features = session.exec(
+        select(FeatureResult).where(FeatureResult.run_id == run.id).order_by(col(FeatureResult.id))
+    ).all()
+    public = RunPublic.of(run, runtime.settings)
+    return RunDetail(
+        **public.model_dump(),
+        summary=orjson.loads(run.summary),
+        features=[FeatureResultPublic.of(f) for f in features],
+    )
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail)
+def get_run(run_id: int, session: SessionDep, runtime: RuntimeDep) -> RunDetail:
+    run = session.get(DriftRun, run_id)
+    if run is None:
+        raise HTTPException(404, f"drift run {run_id} not found")
+    return _detail(session, runtime, run)
+
+
+@router.get("/latest", response_model=RunDetail)
+def latest(session: SessionDep, runtime: RuntimeDep, kind: RunKind = "drift") -> RunDetail:
+    """The run of the most recent window of the served model."""
+    run = session.exec(
+        select(DriftRun)
+        .where(DriftRun.model_name == runtime.settings.model_name, DriftRun.kind == kind)
+        .order_by(col(DriftRun.window_end).desc(), col(DriftRun.id).desc())
+    ).first()
+    if run is None:
+        raise HTTPException(404, f"no {kind} run yet for model {runtime.settings.model_name!r}")
+    return _detail(session, runtime, run)
+
+
+@router.get("/features/{name}/history", response_model=FeatureHistory)
+def feature_history(
+    name: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: Annotated[str | None, Query(max_length=50)] = None,
+) -> FeatureHistory:
+    """The statistic, threshold and decision of one feature (or `prediction`, or a metric) over time."""
+    _check_range(since, until)
+    stmt = (
+        select(FeatureResult, DriftRun)
+        .join(DriftRun, col(DriftRun.id) == FeatureResult.run_id)
+        .where(FeatureResult.feature == name, DriftRun.model_name == runtime.settings.model_name)
+    )
+    if since is not None:
+        stmt = stmt.where(DriftRun.window_end >= since)
+    if until is not None:
+        stmt = stmt.where(DriftRun.window_end < until)
+    if model_version is not None:
+        stmt = stmt.where(DriftRun.model_version == model_version)
+    rows = session.exec(
+        stmt.order_by(col(DriftRun.window_end).desc(), col(DriftRun.id).desc()).limit(limit)
+    ).all()
+    if (
+        not rows
+        and session.exec(select(FeatureResult.id).where(FeatureResult.feature == name)).first() is None
+    ):
+        raise HTTPException(404, f"no results for feature {name!r}")
+    points = [
+        HistoryPoint(
+            run_id=run.id or 0,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            model_version=run.model_version,
+            method=fr.method,
+            statistic=fr.statistic,
+            p_val=fr.p_val,
+            threshold=fr.threshold,
+            is_drift=fr.is_drift,
+            status=fr.status,
+        )
+        for fr, run in reversed(rows)
+    ]
+    return FeatureHistory(feature=name, points=points)
+
+
+@router.post("/check", response_model=RunDetail, dependencies=[AdminDep])
+def check_now(body: CheckRequest, session: SessionDep, runtime: RuntimeDep) -> RunDetail:
+    """Check a window now (the same window asked again returns the stored run)."""
+    registry = getattr(runtime, "registry", None)
+    monitor = Monitor(
+        runtime.settings,
+        runtime.engine,
+        champion_version=holder_champion(runtime.holder),
+        references=RegistryReferences(registry) if registry is not None else None,
+    )
+    manual = ManualWindow(start=body.start, end=body.end, last_n=body.last_n)
+    try:
+        run = monitor.check_now(body.kind, manual, version=body.model_version)
+    except NoTraffic as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except Exception as exc:
+        from retrain.errors import RegistryUnavailable
+
+        if isinstance(exc, RegistryUnavailable):
+            raise HTTPException(503, f"reference data unavailable: {exc}; nothing was stored") from exc
+        raise
+    return _detail(session, runtime, run)

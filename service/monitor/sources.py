@@ -1,0 +1,56 @@
+"""Where the monitor learns the champion version and finds reference data: the MLflow registry or a
+serving process's model holder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from service.config import Settings
+from service.serving import ModelHolder
+
+
+class RegistryReferences:
+    """The registry as a `ReferenceSource`: a version it does not know has no reference (None); an
+    unreachable registry raises, so the check is retried instead of being stored as `no_reference`."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def load_reference(self, name: str, version: str) -> pd.DataFrame | None:
+        from retrain.errors import ModelNotFound
+
+        try:
+            data = self.registry.load_reference(name, version)
+        except ModelNotFound:
+            return None
+        return data if isinstance(data, pd.DataFrame) else None
+
+
+def make_registry(settings: Settings) -> Any:
+    from retrain.registry import Registry
+
+    return Registry(
+        settings.resolved_tracking_uri, artifact_location=settings.artifact_root.resolve().as_uri()
+    )
+
+
+def registry_champion(registry: Any) -> Callable[[str], str | None]:
+    def champion_version(name: str) -> str | None:
+        info = registry.champion(name)
+        return str(info.version) if info is not None else None
+
+    return champion_version
+
+
+def holder_champion(holder: ModelHolder) -> Callable[[str], str | None]:
+    """The version a serving process is answering with (it polls the champion alias itself)."""
+
+    def champion_version(name: str) -> str | None:
+        if holder.loaded and holder.current.name == name:
+            return holder.current.version
+        return None
+
+    return champion_version

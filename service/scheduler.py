@@ -1,0 +1,164 @@
+"""The scheduler: APScheduler 3.x jobs, each run under a database lease so two schedulers never double work.
+
+APScheduler's job stores cannot be shared between processes, so every scheduler keeps its jobs in memory
+and the lease (plus idempotent, window-keyed job bodies) makes the work happen once. Other parts register
+their periodic jobs with `register_job` (the webhook dispatcher, the retrain worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from service.config import Settings
+from service.leases import hold_lease, new_holder
+from service.models import utcnow
+from service.monitor import Monitor
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+log = logging.getLogger("driftloop.scheduler")
+
+JobFunc = Callable[[Settings, sa.Engine], Any]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: JobFunc
+    seconds: float
+    lease: bool = True
+
+
+_REGISTERED: dict[str, JobSpec] = {}
+
+
+def register_job(name: str, func: JobFunc, seconds: float, *, lease: bool = True) -> None:
+    """Add a periodic job to every scheduler built after this call; `func(settings, engine)` runs under
+    the lease `job:<name>` unless `lease=False` (for jobs that coordinate themselves)."""
+    if seconds <= 0:
+        raise ValueError(f"job {name!r}: seconds must be positive, got {seconds}")
+    _REGISTERED[name] = JobSpec(name, func, seconds, lease)
+
+
+def unregister_job(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
+def registered_jobs() -> list[JobSpec]:
+    return list(_REGISTERED.values())
+
+
+def run_job(spec: JobSpec, settings: Settings, engine: sa.Engine, holder: str) -> bool:
+    """Run one job body if this scheduler gets its lease; True if it ran."""
+    try:
+        if not spec.lease:
+            spec.func(settings, engine)
+            return True
+        with hold_lease(engine, f"job:{spec.name}", holder, settings.lease_seconds) as acquired:
+            if not acquired:
+                log.debug("job %s skipped: another scheduler holds its lease", spec.name)
+                return False
+            spec.func(settings, engine)
+            return True
+    except Exception:
+        # a failed run is retried at the next interval; nothing half-written stays (one transaction per run)
+        log.exception("job %s failed", spec.name)
+        return False
+
+
+def monitor_jobs(monitor: Monitor) -> list[JobSpec]:
+    interval = monitor.settings.drift_check_interval
+    return [
+        JobSpec("drift-check", lambda _s, _e: monitor.run_due("drift"), interval),
+        JobSpec("performance-check", lambda _s, _e: monitor.run_due("performance"), interval),
+    ]
+
+
+def build_scheduler(
+    settings: Settings,
+    engine: sa.Engine,
+    *,
+    monitor: Monitor,
+    extra_jobs: Sequence[JobSpec] = (),
+    blocking: bool = False,
+) -> BaseScheduler:
+    """A scheduler (not started) with the monitor's jobs, the registered jobs and `extra_jobs`; every job
+    runs once at start, then every `seconds`."""
+    defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
+        job_defaults=defaults, timezone="UTC"
+    )
+    holder = new_holder()
+    specs = {s.name: s for s in [*monitor_jobs(monitor), *registered_jobs(), *extra_jobs]}
+    for spec in specs.values():
+        scheduler.add_job(
+            run_job,
+            "interval",
+            args=(spec, settings, engine, holder),
+            seconds=spec.seconds,
+            id=spec.name,
+            name=spec.name,
+            next_run_time=utcnow(),
+        )
+    return scheduler
+
+
+@asynccontextmanager
+async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
+    """The scheduler inside `driftloop serve`: the champion is the version this process serves."""
+    from service.monitor.sources import RegistryReferences, holder_champion
+
+    registry = getattr(runtime, "registry", None)
+    monitor = Monitor(
+        runtime.settings,
+        runtime.engine,
+        champion_version=holder_champion(runtime.holder),
+        references=RegistryReferences(registry) if registry is not None else None,
+    )
+    scheduler = build_scheduler(runtime.settings, runtime.engine, monitor=monitor)
+    scheduler.start()
+    log.info("embedded scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
+    try:
+        yield scheduler
+    finally:
+        # a running check finishes its transaction; do not block the event loop while it does
+        await asyncio.to_thread(scheduler.shutdown, True)
+
+
+def run_scheduler_forever(settings: Settings) -> None:
+    """`driftloop scheduler`: run the jobs in this process until SIGINT / SIGTERM."""
+    from service.db import ensure_migrated, make_engine
+    from service.monitor.sources import RegistryReferences, make_registry, registry_champion
+
+    engine = make_engine(settings.resolved_database_url)
+    ensure_migrated(engine)
+    registry = make_registry(settings)
+    monitor = Monitor(
+        settings,
+        engine,
+        champion_version=registry_champion(registry),
+        references=RegistryReferences(registry),
+    )
+    scheduler = build_scheduler(settings, engine, monitor=monitor, blocking=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        engine.dispose()

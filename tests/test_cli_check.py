@@ -69,7 +69,15 @@ def test_json_document_and_fail_on_drift(files: dict[str, Path]) -> None:
     doc = json.loads(out)
     assert doc["status"] == "drift" and doc["dataset_drift"] is True
     assert [f["name"] for f in doc["features"]] == ["age", "income", "city"]
-    assert set(doc["features"][0]) >= {"name", "kind", "method", "statistic", "p_val", "threshold", "is_drift"}
+    assert set(doc["features"][0]) >= {
+        "name",
+        "kind",
+        "method",
+        "statistic",
+        "p_val",
+        "threshold",
+        "is_drift",
+    }
     assert doc["predictions"][0]["name"] == "pred"
     assert doc["performance"]["metric"] == "accuracy"
     assert doc["multivariate"]["method"] == "domain_classifier"

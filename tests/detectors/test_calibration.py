@@ -99,7 +99,9 @@ def test_real_rows_with_domain_classifier_small_windows(profile: ReferenceProfil
         null = {f"f{i}": rng.normal(size=5_000) for i in range(N_FEATURES)}
         alarms += run_check(profile, null).dataset_drift
         shifted = {**null, "f0": null["f0"] + 0.25}
-        caught += "f0" in run_check(profile, shifted, options=CheckOptions(multivariate=False)).drifted_features
+        caught += (
+            "f0" in run_check(profile, shifted, options=CheckOptions(multivariate=False)).drifted_features
+        )
     assert alarms == 0
     assert caught == reps
 

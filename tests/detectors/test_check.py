@@ -26,7 +26,15 @@ def test_result_schema_is_stable_json() -> None:
     result = run_check(ReferenceProfile.fit(data(3000, 0)), data(2000, 1, 1.0))
     doc = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert set(doc) >= {"status", "dataset_drift", "drift_share", "n_reference", "n_current", "features"}
-    assert set(doc["features"][0]) >= {"name", "kind", "method", "statistic", "p_val", "threshold", "is_drift"}
+    assert set(doc["features"][0]) >= {
+        "name",
+        "kind",
+        "method",
+        "statistic",
+        "p_val",
+        "threshold",
+        "is_drift",
+    }
     assert doc["multivariate"]["method"] == "domain_classifier"
     assert doc["status"] == "drift" and doc["dataset_drift"] is True
     assert result.drifted_features == ("a", "d") and result.drift_share == 0.5
@@ -48,7 +56,9 @@ def test_small_reference_uses_p_value_tests_and_corrections_report_thresholds() 
 
 def test_method_and_threshold_overrides() -> None:
     opts = CheckOptions(
-        methods={"a": "psi", "c": "psi"}, thresholds={"psi": 0.15, "a": 0.2, "wasserstein": 0.5}, multivariate=False
+        methods={"a": "psi", "c": "psi"},
+        thresholds={"psi": 0.15, "a": 0.2, "wasserstein": 0.5},
+        multivariate=False,
     )
     result = run_check(ReferenceProfile.fit(data(3000, 0)), data(3000, 1, 0.3), options=opts)
     by = {f.name: f for f in result.features}

@@ -52,7 +52,9 @@ def test_numeric_profile_contents() -> None:
 
 
 def test_json_round_trip_is_lossless() -> None:
-    p = ReferenceProfile.fit(frame(), prediction_columns=["pred"], target="y", reference_performance={"f1": 0.5})
+    p = ReferenceProfile.fit(
+        frame(), prediction_columns=["pred"], target="y", reference_performance={"f1": 0.5}
+    )
     text = p.to_json()
     json.loads(text)  # strict JSON: no NaN
     q = ReferenceProfile.from_json(text)

@@ -62,7 +62,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` on a loopback port with proxied artifacts; yields its URI."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = _free_port()
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        # the job runner (GenAI scorers) starts ~8 huey worker processes the registry does not need
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     command = [
         str(VENV_BIN / "mlflow"), "server",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from service import metrics
 from service.api import errors
 from service.api.middleware import GuardAndMeasure
+from service.api.routes import dashboard, feedback, health, invocations, predict, reports
 from service.api.routes import drift as drift_routes
 from service.api.routes import episodes as episode_routes
-from service.api.routes import feedback, health, invocations, predict
 from service.api.routes import models as models_routes
 from service.api.routes import retrain as retrain_routes
 from service.api.routes import webhooks as webhook_routes
@@ -101,6 +101,8 @@ def create_app(
         models_routes,
         drift_routes,
         episode_routes,
+        reports,
+        dashboard,
         webhook_routes,
     ):
         app.include_router(module.router)

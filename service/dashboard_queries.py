@@ -1,0 +1,165 @@
+"""Read-only queries behind the dashboard and the run reports (never writes, never commits)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, col, select
+
+from service.models import DriftRun, Episode, FeatureResult, Prediction
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What a report needs to know about a run."""
+
+    id: int
+    window_key: str
+    kind: str
+    model_name: str
+    model_version: str
+    window_start: datetime
+    window_end: datetime
+    n_rows: int
+    status: str
+    started_at: datetime
+
+
+def get_run(engine: sa.Engine, run_id: int) -> RunRef | None:
+    with Session(engine) as session:
+        run = session.get(DriftRun, run_id)
+        if run is None or run.id is None:
+            return None
+        return RunRef(
+            id=run.id,
+            window_key=run.window_key,
+            kind=run.kind,
+            model_name=run.model_name,
+            model_version=run.model_version,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            n_rows=run.n_rows,
+            status=run.status,
+            started_at=run.started_at,
+        )
+
+
+def latest_runs(engine: sa.Engine, *, model_name: str, limit: int = 20) -> list[dict[str, Any]]:
+    stmt = (
+        select(DriftRun)
+        .where(DriftRun.model_name == model_name)
+        .order_by(col(DriftRun.id).desc())
+        .limit(limit)
+    )
+    with Session(engine) as session:
+        runs = session.exec(stmt).all()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "trigger": r.trigger,
+            "model_version": r.model_version,
+            "window_start": r.window_start.isoformat(),
+            "window_end": r.window_end.isoformat(),
+            "n_rows": r.n_rows,
+            "status": r.status,
+            "dataset_drift": r.dataset_drift,
+            "drift_share": _finite(r.drift_share),
+            "is_breach": r.is_breach,
+            "duration_ms": _finite(r.duration_ms),
+        }
+        for r in runs
+    ]
+
+
+def open_episodes(engine: sa.Engine, *, model_name: str) -> list[dict[str, Any]]:
+    stmt = (
+        select(Episode)
+        .where(Episode.model_name == model_name, Episode.status == "open")
+        .order_by(col(Episode.opened_at).desc())
+    )
+    with Session(engine) as session:
+        episodes = session.exec(stmt).all()
+    return [
+        {
+            "id": e.id,
+            "kind": e.kind,
+            "opened_at": e.opened_at.isoformat(),
+            "first_run_id": e.first_run_id,
+            "last_run_id": e.last_run_id,
+        }
+        for e in episodes
+    ]
+
+
+def feature_series(engine: sa.Engine, *, model_name: str, runs: int = 50) -> dict[str, list[dict[str, Any]]]:
+    """Per feature, the results of the last `runs` drift runs of `model_name`, oldest first."""
+    recent = (
+        select(DriftRun.id)
+        .where(DriftRun.model_name == model_name, DriftRun.kind == "drift")
+        .order_by(col(DriftRun.id).desc())
+        .limit(runs)
+        .subquery()
+    )
+    stmt = (
+        select(FeatureResult, DriftRun.window_end, DriftRun.model_version)
+        .join(DriftRun, col(DriftRun.id) == FeatureResult.run_id)
+        .where(col(FeatureResult.run_id).in_(select(recent.c.id)))
+        .order_by(col(DriftRun.window_end), col(FeatureResult.run_id))
+    )
+    series: dict[str, list[dict[str, Any]]] = {}
+    with Session(engine) as session:
+        for result, window_end, version in session.exec(stmt).all():
+            series.setdefault(result.feature, []).append(
+                {
+                    "run_id": result.run_id,
+                    "window_end": window_end.isoformat(),
+                    "model_version": version,
+                    "method": result.method,
+                    "statistic": _finite(result.statistic),
+                    "p_val": _finite(result.p_val),
+                    "threshold": _finite(result.threshold),
+                    "is_drift": result.is_drift,
+                    "status": result.status,
+                }
+            )
+    return dict(sorted(series.items()))
+
+
+def window_feature_rows(engine: sa.Engine, run: RunRef, *, max_rows: int) -> list[str]:
+    """The `features` JSON of the run's window, thinned to at most `max_rows` evenly over time.
+
+    Every k-th row by time (k = ceil(n / max_rows)) is a deterministic sample, so a cached report matches a
+    re-render; only the sampled rows leave the database.
+    """
+    table = SQLModel.metadata.tables[Prediction.__tablename__]
+    predictions = table.c  # typed columns: UTC datetimes bind alike on SQLite and PostgreSQL
+    window = sa.and_(
+        predictions.model_name == run.model_name,
+        predictions.model_version == run.model_version,
+        predictions.created_at >= run.window_start,
+        predictions.created_at <= run.window_end,
+    )
+    with engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(table).where(window)).scalar_one()
+        if n == 0:
+            return []
+        step = max(1, math.ceil(n / max_rows))
+        numbered = (
+            sa.select(
+                predictions.features,
+                sa.func.row_number().over(order_by=(predictions.created_at, predictions.id)).label("rn"),
+            )
+            .where(window)
+            .subquery()
+        )
+        stmt = sa.select(numbered.c.features).where((numbered.c.rn - 1) % step == 0)
+        return [row[0] for row in conn.execute(stmt)]
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
+
+from retrain.synthetic import FEATURES
+from service.db import make_engine
+from tests.service.dashboard_seed import seed
+from tests.support import FakeRegistry
+
+
+def _plots(page: str) -> dict[str, ET.Element]:
+    blocks = re.findall(r'<svg class="feature-plot".*?</svg>', page, flags=re.S)
+    plots = {}
+    for block in blocks:
+        svg = ET.fromstring(block)
+        plots[svg.attrib["data-feature"]] = svg
+    return plots
+
+
+def _drift_flags(url: str) -> dict[str, list[bool]]:
+    with make_engine(url).connect() as conn:
+        rows = conn.exec_driver_sql("SELECT feature, is_drift FROM feature_results ORDER BY run_id").all()
+    out: dict[str, list[bool]] = {}
+    for feature, is_drift in rows:
+        out.setdefault(feature, []).append(bool(is_drift))
+    return out
+
+
+def test_page_shows_champion_episode_runs_and_a_plot_per_feature(
+    make_client: Callable[..., Any], sqlite_url: str
+) -> None:
+    seeded = seed(sqlite_url, runs=4, drift_from=2, window_rows=250)
+    with make_client(sqlite_url) as client:
+        response = client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert '<span class="champion-name">demo</span>' in page
+    assert '<span class="champion-version">1</span>' in page
+    assert f'data-episode-id="{seeded.episode_id}"' in page
+    for run_id in seeded.run_ids:
+        assert f'href="/v1/drift/runs/{run_id}"' in page
+        assert f'href="/v1/drift/runs/{run_id}/report.html"' in page
+    plots = _plots(page)
+    flags = _drift_flags(sqlite_url)
+    assert sorted(plots) == sorted(FEATURES)
+    for feature, svg in plots.items():
+        points = [c for c in svg.iter("circle") if "point" in c.attrib["class"].split()]
+        assert len(points) == 4 and svg.attrib["data-points"] == "4"
+        assert [c.attrib["data-drift"] == "true" for c in points] == flags[feature]
+        assert [("drift" in c.attrib["class"].split()) for c in points] == flags[feature]
+        assert [int(c.attrib["data-run-id"]) for c in points] == seeded.run_ids
+        (threshold,) = [p for p in svg.iter("polyline") if p.attrib["class"] == "threshold"]
+        xs = [float(pt.split(",")[0]) for pt in threshold.attrib["points"].split()]
+        assert min(xs) == float(svg.find("rect").attrib["x"])  # type: ignore[union-attr]
+    # the seeded drift (income shifted from window 2 on) is drawn above the threshold in time order
+    incomes = [c for c in plots["income"].iter("circle")]
+    assert [c.attrib["data-drift"] for c in incomes] == ["false", "false", "true", "true"]
+    assert float(incomes[-1].attrib["cy"]) < float(incomes[0].attrib["cy"])
+
+
+def test_data_endpoint_matches_the_tables(make_client: Callable[..., Any], sqlite_url: str) -> None:
+    seeded = seed(sqlite_url, runs=3, drift_from=1, window_rows=250)
+    with make_client(sqlite_url) as client:
+        body = client.get("/v1/dashboard/data").json()
+        two = client.get("/v1/dashboard/data", params={"runs": 2, "plot_runs": 2}).json()
+        bad = client.get("/v1/dashboard/data", params={"runs": 0})
+    assert body["champion"]["name"] == "demo" and body["champion"]["version"] == "1"
+    assert [r["id"] for r in body["runs"]] == seeded.run_ids[::-1]
+    assert [e["id"] for e in body["open_episodes"]] == [seeded.episode_id]
+    flags = _drift_flags(sqlite_url)
+    assert {f: [p["is_drift"] for p in pts] for f, pts in body["features"].items()} == flags
+    for run_id, drifted in seeded.drifted.items():
+        flagged = {
+            f for f, pts in body["features"].items() for p in pts if p["run_id"] == run_id and p["is_drift"]
+        }
+        assert flagged == set(drifted)
+    assert len(two["runs"]) == 2 and all(len(p) == 2 for p in two["features"].values())
+    assert [p["run_id"] for p in two["features"]["income"]] == seeded.run_ids[-2:]
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "runs"]
+
+
+def test_empty_database_and_missing_champion_still_render(
+    make_client: Callable[..., Any], sqlite_url: str, fake_registry: FakeRegistry
+) -> None:
+    fake_registry.champion = None
+    with make_client(sqlite_url) as client:
+        page = client.get("/").text
+        data = client.get("/v1/dashboard/data").json()
+    assert 'id="no-features"' in page and "No checks yet." in page and "none loaded" in page
+    assert data["champion"]["version"] is None and "champion" in data["champion"]["error"]
+    assert data["runs"] == [] and data["features"] == {} and data["open_episodes"] == []

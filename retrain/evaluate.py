@@ -132,7 +132,8 @@ def evaluate(
     champion_score, challenger_score = scores["champion"][metric], scores["challenger"][metric]
     higher = metric not in LOWER_IS_BETTER
     improvement = (challenger_score - champion_score) * (1.0 if higher else -1.0)
-    passed = bool(np.isfinite(improvement) and improvement > 0 and improvement >= margin)
+    # the epsilon keeps "beats by exactly the margin" from failing on float rounding (0.81 - 0.80 < 0.01)
+    passed = bool(np.isfinite(improvement) and improvement > 0 and improvement >= margin - 1e-12)
     return Evaluation(
         metric=metric,
         champion_score=champion_score,

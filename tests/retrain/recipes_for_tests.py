@@ -22,7 +22,7 @@ def boosted(X: pd.DataFrame, y: pd.Series, champion: Pipeline) -> Any:
     """Reuse the champion's preprocessing, swap the classifier; records what it was called with."""
     CALLS.append((len(X), champion))
     preprocess = clone(champion.named_steps["preprocess"])  # clone: never mutate the champion
-    model = Pipeline([("preprocess", preprocess), ("model", HistGradientBoostingClassifier(max_iter=30))])
+    model = Pipeline([("preprocess", preprocess), ("model", HistGradientBoostingClassifier(max_iter=10))])
     return model.fit(X, y)
 
 

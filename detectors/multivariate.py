@@ -87,7 +87,7 @@ def domain_classifier(
     x = np.vstack((x_ref, x_cur))
     y = np.concatenate((np.zeros(len(ref_rows)), np.ones(len(cur_rows))))
     model = HistGradientBoostingClassifier(
-        max_iter=60, max_leaf_nodes=15, learning_rate=0.1, random_state=seed
+        max_iter=30, max_leaf_nodes=8, learning_rate=0.1, random_state=seed
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # one OpenMP thread: on small data the thread pool's start-up costs seconds, the fit ~0.1 s

@@ -1,0 +1,173 @@
+"""Benchmark: driftloop's full check against Evidently 0.7 DataDriftPreset, wall time and peak memory.
+
+Run with ``make bench-detectors`` (``python -m bench.detectors``). Every measurement runs in a fresh
+subprocess; peak memory is that process's ``ru_maxrss``. driftloop's reference profile is fitted in a
+separate subprocess first (as the service does when a model is registered), so the measured process holds
+the current window, the profile and the check; Evidently's holds both frames, as its API requires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CITIES = np.array([f"c{i}" for i in range(12)], dtype=object)
+
+
+def make_frame(rows: int, n_features: int, n_categorical: int, seed: int, drift: bool) -> pd.DataFrame:
+    """``n_features`` columns, the last ``n_categorical`` categorical; with ``drift`` 2 numeric ones move."""
+    rng = np.random.default_rng(seed)
+    cols: dict[str, Any] = {}
+    for i in range(n_features - n_categorical):
+        shift = 0.3 if drift and i < 2 else 0.0
+        cols[f"num{i}"] = rng.normal(shift, 1.0 + i / 10, rows)
+    for i in range(n_categorical):
+        p = np.linspace(1, 2, CITIES.size)
+        if drift and i == 0:
+            p = p[::-1]
+        cols[f"cat{i}"] = CITIES[rng.choice(CITIES.size, rows, p=p / p.sum())]
+    return pd.DataFrame(cols)
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    rows, nf, nc = spec["rows"], spec["features"], spec["categorical"]
+    if spec["task"] == "fit":
+        from detectors.profile import ReferenceProfile
+
+        ref = make_frame(rows, nf, nc, seed=1, drift=False)
+        start = time.perf_counter()
+        profile = ReferenceProfile.fit(ref)
+        fit_s = time.perf_counter() - start
+        Path(spec["profile"]).write_text(profile.to_json())
+        return {"fit_s": fit_s, "profile_kb": Path(spec["profile"]).stat().st_size / 1024}
+    cur = make_frame(rows, nf, nc, seed=2, drift=True)
+    if spec["task"] == "driftloop":
+        from detectors.check import run_check
+        from detectors.profile import ReferenceProfile
+
+        profile = ReferenceProfile.from_json(Path(spec["profile"]).read_text())
+        baseline = _rss_mb()
+        start = time.perf_counter()
+        result = run_check(profile, cur)
+        wall = time.perf_counter() - start
+        drifted = list(result.drifted_features)
+    else:
+        from evidently import Report
+        from evidently.presets import DataDriftPreset
+
+        ref = make_frame(rows, nf, nc, seed=1, drift=False)
+        baseline = _rss_mb()
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            snapshot = Report([DataDriftPreset()]).run(cur, ref)
+        wall = time.perf_counter() - start
+        drifted = [m["config"]["column"] for m in snapshot.dict()["metrics"] if _ev_drift(m)]
+    return {"wall_s": wall, "peak_mb": _peak_mb(), "baseline_mb": baseline, "drifted": sorted(drifted)}
+
+
+def _ev_drift(metric: dict[str, Any]) -> bool:
+    config = metric["config"]
+    if not config["type"].endswith("ValueDrift"):
+        return False
+    value, threshold = float(metric["value"]), float(config["threshold"])
+    return value < threshold if "p_value" in config["method"] else value >= threshold
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.detectors", "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def driftloop(rows: int, features: int, categorical: int, tmp: Path) -> dict[str, Any]:
+    profile = tmp / f"profile-{rows}-{categorical}.json"
+    base = {"rows": rows, "features": features, "categorical": categorical, "profile": str(profile)}
+    fit = run({**base, "task": "fit"})
+    return {**fit, **run({**base, "task": "driftloop"})}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", default="10000,100000,1000000", help="driftloop window sizes")
+    parser.add_argument("--evidently-rows", type=int, default=1_000_000, help="0 skips Evidently")
+    parser.add_argument("--features", type=int, default=20)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    rows_list = [int(r) for r in args.rows.split(",")]
+    table: list[tuple[str, str, int, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for categorical in (0, 5):
+            variant = f"{args.features - categorical} num + {categorical} cat"
+            for rows in rows_list:
+                res = driftloop(rows, args.features, categorical, Path(tmp))
+                table.append(("driftloop", variant, rows, res))
+                _print_row(table[-1])
+            if args.evidently_rows:
+                table.append(("evidently", variant, args.evidently_rows, _evidently(args, categorical)))
+                _print_row(table[-1])
+    _ratios(table, args.evidently_rows)
+
+
+def _evidently(args: argparse.Namespace, categorical: int) -> dict[str, Any]:
+    spec = {"rows": args.evidently_rows, "features": args.features, "categorical": categorical}
+    return run({**spec, "task": "evidently"})
+
+
+def _print_row(row: tuple[str, str, int, dict[str, Any]]) -> None:
+    tool, variant, rows, r = row
+    extra = f"  fit {r['fit_s']:.2f} s, profile {r['profile_kb']:.0f} KB" if "fit_s" in r else ""
+    print(
+        f"{tool:<10} {variant:<16} {rows:>9,} rows  check {r['wall_s']:8.3f} s  peak {r['peak_mb']:7.0f} MB"
+        f"  (data loaded {r['baseline_mb']:6.0f} MB)  drifted {len(r['drifted'])}{extra}",
+        flush=True,
+    )
+
+
+def _ratios(table: list[tuple[str, str, int, dict[str, Any]]], ev_rows: int) -> None:
+    for variant in sorted({v for _, v, _, _ in table}):
+        ours = [r for t, v, n, r in table if t == "driftloop" and v == variant and n == ev_rows]
+        theirs = [r for t, v, n, r in table if t == "evidently" and v == variant and n == ev_rows]
+        if ours and theirs:
+            o, e = ours[0], theirs[0]
+            print(
+                f"{variant} at {ev_rows:,} rows: driftloop {e['wall_s'] / o['wall_s']:.0f}x faster, "
+                f"peak memory {o['peak_mb'] / e['peak_mb']:.2f} of Evidently's "
+                f"({o['peak_mb']:.0f} vs {e['peak_mb']:.0f} MB)"
+            )
+
+
+if __name__ == "__main__":
+    main()

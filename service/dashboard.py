@@ -31,5 +31,6 @@ def dashboard_data(runtime: Runtime, *, runs: int = RUNS_TABLE, plot_runs: int =
         "open_episodes": queries.open_episodes(engine, model_name=name),
         "runs": queries.latest_runs(engine, model_name=name, limit=runs),
         "features": queries.feature_series(engine, model_name=name, runs=plot_runs),
+        "performance": queries.feature_series(engine, model_name=name, runs=plot_runs, kind="performance"),
         "generated_at": datetime.now(UTC).isoformat(),
     }

@@ -23,11 +23,11 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }
 .status-drift, .breach { color: #b00020; font-weight: 600; }
 .features { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; } figcaption { font-weight: 600; }
-.feature-plot .frame { fill: #fafafa; stroke: #ccc; }
-.feature-plot .tick { font-size: 10px; fill: #666; }
-.feature-plot .threshold { fill: none; stroke: #d97706; stroke-dasharray: 5 4; stroke-width: 1.5; }
-.feature-plot .series { fill: none; stroke: #2563eb; stroke-width: 1.2; }
-.feature-plot .point { fill: #2563eb; } .feature-plot .point.drift { fill: #b00020; }
+.frame { fill: #fafafa; stroke: #ccc; }
+.tick { font-size: 10px; fill: #666; }
+.threshold { fill: none; stroke: #d97706; stroke-dasharray: 5 4; stroke-width: 1.5; }
+.series { fill: none; stroke: #2563eb; stroke-width: 1.2; }
+svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; }
 .muted { color: #777; }
 </style>
 </head>
@@ -39,6 +39,7 @@ figure { margin: 0; } figcaption { font-weight: 600; }
 <h2>Drift of each feature
 <span class="muted">(last $plot_runs drift checks; click a point for its report)</span></h2>
 <section class="features" id="features">$features</section>
+$performance
 <h2>Latest checks</h2>
 <section id="latest-runs">$runs</section>
 <p class="muted">Generated $generated &middot; <a href="/v1/dashboard/data">data as JSON</a> &middot;
@@ -58,6 +59,7 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         episodes=_episodes(data["open_episodes"]),
         features="\n".join(_figure(name, pts) for name, pts in data["features"].items())
         or '<p class="muted" id="no-features">No drift checks yet.</p>',
+        performance=_performance(data["performance"]),
         runs=_runs(data["runs"]),
         plot_runs=plot_runs,
         generated=escape(data["generated_at"]),
@@ -93,6 +95,20 @@ def _figure(name: str, points: list[dict[str, Any]]) -> str:
     return (
         f'<figure class="feature" data-feature="{escape(name)}"><figcaption>{escape(name)} '
         f'<span class="muted">{method}</span></figcaption>{feature_svg(name, points)}</figure>'
+    )
+
+
+def _performance(series: dict[str, list[dict[str, Any]]]) -> str:
+    if not series:
+        return ""  # no labels have arrived: nothing to show
+    figures = "\n".join(
+        f'<figure class="metric" data-metric="{escape(name)}"><figcaption>{escape(name)}</figcaption>'
+        f"{feature_svg(name, points, performance=True)}</figure>"
+        for name, points in series.items()
+    )
+    return (
+        '<h2>Realized performance <span class="muted">(labeled predictions)</span></h2>\n'
+        f'<section class="features" id="performance">{figures}</section>'
     )
 
 

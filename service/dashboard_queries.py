@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
-from service.models import DriftRun, Episode, FeatureResult, Prediction
+from service.models import DriftRun, Episode, FeatureResult, Feedback, Prediction
 
 
 @dataclass(frozen=True)
@@ -96,11 +96,13 @@ def open_episodes(engine: sa.Engine, *, model_name: str) -> list[dict[str, Any]]
     ]
 
 
-def feature_series(engine: sa.Engine, *, model_name: str, runs: int = 50) -> dict[str, list[dict[str, Any]]]:
-    """Per feature, the results of the last `runs` drift runs of `model_name`, oldest first."""
+def feature_series(
+    engine: sa.Engine, *, model_name: str, runs: int = 50, kind: str = "drift"
+) -> dict[str, list[dict[str, Any]]]:
+    """Per feature (per metric for kind="performance"), the results of the last `runs` runs, oldest first."""
     recent = (
         select(DriftRun.id)
-        .where(DriftRun.model_name == model_name, DriftRun.kind == "drift")
+        .where(DriftRun.model_name == model_name, DriftRun.kind == kind)
         .order_by(col(DriftRun.id).desc())
         .limit(runs)
         .subquery()
@@ -133,27 +135,31 @@ def feature_series(engine: sa.Engine, *, model_name: str, runs: int = 50) -> dic
 def window_feature_rows(engine: sa.Engine, run: RunRef, *, max_rows: int) -> list[str]:
     """The `features` JSON of the run's window, thinned to at most `max_rows` evenly over time.
 
-    Every k-th row by time (k = ceil(n / max_rows)) is a deterministic sample, so a cached report matches a
-    re-render; only the sampled rows leave the database.
+    A drift run's window is its predictions' `created_at` range; a performance run's is the arrival range of
+    its labels (`feedback.received_at`), as the monitor reads them. Every k-th row (k = ceil(n / max_rows))
+    is a deterministic sample, so a cached report matches a re-render; only sampled rows leave the database.
     """
-    table = SQLModel.metadata.tables[Prediction.__tablename__]
-    predictions = table.c  # typed columns: UTC datetimes bind alike on SQLite and PostgreSQL
+    tables = SQLModel.metadata.tables  # typed columns: UTC datetimes bind alike on SQLite and PostgreSQL
+    p, f = tables[Prediction.__tablename__].c, tables[Feedback.__tablename__].c
+    source: sa.FromClause = tables[Prediction.__tablename__]
+    at, tiebreak = p.created_at, p.id
+    if run.kind == "performance":
+        source = source.join(tables[Feedback.__tablename__], f.prediction_id == p.id)
+        at = f.received_at
     window = sa.and_(
-        predictions.model_name == run.model_name,
-        predictions.model_version == run.model_version,
-        predictions.created_at >= run.window_start,
-        predictions.created_at <= run.window_end,
+        p.model_name == run.model_name,
+        p.model_version == run.model_version,
+        at >= run.window_start,
+        at <= run.window_end,
     )
     with engine.connect() as conn:
-        n = conn.execute(sa.select(sa.func.count()).select_from(table).where(window)).scalar_one()
+        n = conn.execute(sa.select(sa.func.count()).select_from(source).where(window)).scalar_one()
         if n == 0:
             return []
         step = max(1, math.ceil(n / max_rows))
         numbered = (
-            sa.select(
-                predictions.features,
-                sa.func.row_number().over(order_by=(predictions.created_at, predictions.id)).label("rn"),
-            )
+            sa.select(p.features, sa.func.row_number().over(order_by=(at, tiebreak)).label("rn"))
+            .select_from(source)
             .where(window)
             .subquery()
         )

@@ -1,7 +1,7 @@
 """Server-side SVG of one feature's drift measure over time: no script, no CDN.
 
 p-value tests are drawn on a log scale (drift when the point falls below the threshold line); distances on a
-linear one (drift at or above it).
+linear one (drift at or above it); realized performance metrics on a linear one (a breach below the line).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def measure(points: list[dict[str, Any]]) -> str:
     return "p_val" if points and points[-1].get("p_val") is not None else "statistic"
 
 
-def feature_svg(feature: str, points: list[dict[str, Any]]) -> str:
-    key = measure(points)
+def feature_svg(feature: str, points: list[dict[str, Any]], *, performance: bool = False) -> str:
+    key = "statistic" if performance else measure(points)
     shown = [p for p in points if p.get(key) is not None]
     log = key == "p_val"
 
@@ -43,8 +43,11 @@ def feature_svg(feature: str, points: list[dict[str, Any]]) -> str:
         return TOP + (hi - v) / (hi - lo) * plot_h
 
     label = "p-value (log scale; drift below the line)" if log else "statistic (drift at or above the line)"
+    if performance:
+        label = "metric (breach below the line)"
+    cls = "performance-plot" if performance else "feature-plot"
     parts = [
-        f'<svg class="feature-plot" data-feature="{escape(feature)}" data-measure="{key}" '
+        f'<svg class="{cls}" data-feature="{escape(feature)}" data-measure="{key}" '
         f'data-points="{len(shown)}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'role="img" aria-label="{escape(feature)}: {label}">',
         f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/>',

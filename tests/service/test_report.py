@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from sqlmodel import Session, col, select
 
 from retrain.synthetic import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 from service import dashboard_queries as queries
 from service import report
 from service.db import make_engine
+from service.models import DriftRun, Feedback, Prediction
 from tests.service.dashboard_seed import seed
 
 
@@ -66,3 +70,34 @@ def test_missing_reference_or_rows_is_reported_not_crashed(sqlite_url: str, tmp_
     seed(sqlite_url, runs=0)  # stores the reference only
     with pytest.raises(report.ReportUnavailable, match="no logged predictions"):
         report.build_report(engine, run, tmp_path / "reports")
+
+
+def test_performance_run_window_is_its_labels_arrival_range(sqlite_url: str) -> None:
+    seed(sqlite_url, runs=1, window_rows=200)
+    engine = make_engine(sqlite_url)
+    arrived = datetime(2026, 2, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        predictions = session.exec(select(Prediction).order_by(col(Prediction.created_at))).all()
+        labeled = predictions[::2]  # half the traffic gets labels, a day later
+        for i, p in enumerate(labeled):
+            session.add(Feedback(prediction_id=p.id, label="1", received_at=arrived + timedelta(seconds=i)))
+        run = DriftRun(
+            window_key="perf:demo:1:0",
+            kind="performance",
+            model_name="demo",
+            model_version="1",
+            window_start=arrived,
+            window_end=arrived + timedelta(seconds=len(labeled) - 1),
+            n_rows=len(labeled),
+            status="no_drift",
+            summary="{}",
+            started_at=arrived,
+            finished_at=arrived,
+        )
+        session.add(run)
+        session.commit()
+        expected = sorted(orjson.loads(p.features)["income"] for p in labeled)
+        run_id = run.id or 0
+    current = report.report_frames(engine, _run(sqlite_url, run_id), max_rows=5000)[0]
+    assert sorted(current["income"]) == expected
+    assert len(report.report_frames(engine, _run(sqlite_url, run_id), max_rows=40)[0]) == 34  # every 3rd

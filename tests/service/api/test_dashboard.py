@@ -3,11 +3,15 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+
+from sqlmodel import Session
 
 from retrain.synthetic import FEATURES
 from service.db import make_engine
-from tests.service.dashboard_seed import seed
+from service.models import DriftRun, FeatureResult
+from tests.service.dashboard_seed import START, seed
 from tests.support import FakeRegistry
 
 
@@ -92,3 +96,53 @@ def test_empty_database_and_missing_champion_still_render(
     assert 'id="no-features"' in page and "No checks yet." in page and "none loaded" in page
     assert data["champion"]["version"] is None and "champion" in data["champion"]["error"]
     assert data["runs"] == [] and data["features"] == {} and data["open_episodes"] == []
+
+
+def test_performance_runs_get_their_own_plot(make_client: Callable[..., Any], sqlite_url: str) -> None:
+    seeded = seed(sqlite_url, runs=1, window_rows=120)
+    accuracy = [0.91, 0.90, 0.78]  # the last window drops below the 0.86 floor
+    with Session(make_engine(sqlite_url)) as session:
+        for i, value in enumerate(accuracy):
+            at = START + timedelta(hours=1, minutes=i)
+            run = DriftRun(
+                window_key=f"performance:demo:1:{i}",
+                kind="performance",
+                model_name="demo",
+                model_version="1",
+                window_start=at,
+                window_end=at + timedelta(seconds=30),
+                n_rows=200,
+                status="drift" if value < 0.86 else "no_drift",
+                is_breach=value < 0.86,
+                summary="{}",
+                started_at=at,
+                finished_at=at,
+            )
+            session.add(run)
+            session.flush()
+            session.add(
+                FeatureResult(
+                    run_id=run.id or 0,
+                    feature="accuracy",
+                    kind="metric",
+                    method="performance",
+                    statistic=value,
+                    threshold=0.86,
+                    is_drift=value < 0.86,
+                    status=run.status,
+                )
+            )
+        session.commit()
+    with make_client(sqlite_url) as client:
+        page = client.get("/").text
+        data = client.get("/v1/dashboard/data").json()
+    assert [p["statistic"] for p in data["performance"]["accuracy"]] == accuracy
+    assert "accuracy" not in data["features"] and len(data["features"]["income"]) == len(seeded.run_ids)
+    (block,) = re.findall(r'<svg class="performance-plot".*?</svg>', page, flags=re.S)
+    svg = ET.fromstring(block)
+    points = [c for c in svg.iter("circle")]
+    assert svg.attrib["data-feature"] == "accuracy" and len(points) == 3
+    assert [c.attrib["data-drift"] for c in points] == ["false", "false", "true"]
+    (threshold,) = [p for p in svg.iter("polyline") if p.attrib["class"] == "threshold"]
+    line_y = float(threshold.attrib["points"].split()[0].split(",")[1])
+    assert float(points[0].attrib["cy"]) < line_y < float(points[2].attrib["cy"])  # the drop is drawn below

@@ -66,3 +66,22 @@ def test_unknown_or_inapplicable_metric_is_rejected(demo_model: Pipeline) -> Non
         evaluate(demo_model, demo_model, holdout, features=FEATURES, target=TARGET, metric="precision@k")
     with pytest.raises(InvalidSetting, match="not computable"):
         evaluate(demo_model, demo_model, holdout, features=FEATURES, target=TARGET, metric="rmse")
+
+
+class _Constant:
+    """A duck-typed classifier (no sklearn base class) answering fixed labels, to pin accuracies exactly."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = answers
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.answers[: len(X)])
+
+
+def test_margin_is_inclusive_despite_float_rounding() -> None:
+    holdout = pd.DataFrame({"x": range(100), "y": [1] * 100})
+    champion = _Constant([1] * 2 + [0] * 98)  # accuracy 0.02
+    challenger = _Constant([1] * 3 + [0] * 97)  # accuracy 0.03: exactly 0.01 better
+    result = evaluate(champion, challenger, holdout, features=["x"], target="y", margin=0.01)
+    assert result.passed
+    assert not evaluate(champion, challenger, holdout, features=["x"], target="y", margin=0.011).passed

@@ -98,6 +98,7 @@ def queue_test_event(session: Session, *, hook: Webhook, model_name: str, public
             payload=orjson.dumps(payload).decode(),
         )
     )
+    session.flush()  # no relationship() between the tables, so make the event row exist first
     delivery = Delivery(event_id=event_id, webhook_id=hook.id, next_attempt_at=now, created_at=now)
     session.add(delivery)
     session.commit()

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service.alerts import dispatch_due, store
+from service.alerts import Dispatcher, dispatch_due, store
 from service.config import Settings
 from service.db import make_engine
 from service.events import emit
@@ -125,7 +125,9 @@ def test_signed_event_reaches_receiver_and_verifies(
     assert request.headers["x-driftloop-event-type"] == "drift.detected"
     assert request.headers["x-driftloop-signature"].startswith("v1=")
     timestamp = request.headers["x-driftloop-timestamp"]
-    assert not verify("another-secret-000000", timestamp, request.body, request.headers["x-driftloop-signature"])
+    assert not verify(
+        "another-secret-000000", timestamp, request.body, request.headers["x-driftloop-signature"]
+    )
     assert not verify(SECRET, timestamp, request.body + b" ", request.headers["x-driftloop-signature"])
     payload = orjson.loads(request.body)
     with Session(engine) as session:
@@ -289,3 +291,35 @@ def test_disabled_webhook_holds_its_deliveries(
         store.update_webhook(session, hook=hook, enabled=True)
     asyncio.run(dispatch_due(engine, fast_settings()))
     assert receiver.events == {event_id: 1}
+
+
+def test_running_dispatcher_keeps_delivering_while_a_receiver_hangs(
+    engine: sa.Engine, add_hook: Callable[..., int], receivers: Callable[..., Receiver]
+) -> None:
+    settings = fast_settings(webhook_timeout_seconds=2.0)
+    hanging = receivers(hang_seconds=30)
+    healthy = receivers(secret=SECRET)
+    hang_id = add_hook(hanging.url)
+    add_hook(healthy.url)
+
+    async def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 5
+        while not condition():
+            assert time.monotonic() < deadline, "condition not reached"
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> tuple[str, float]:
+        async with Dispatcher(engine, settings):
+            first = await asyncio.to_thread(emit_event, engine)
+            await until(lambda: first in healthy.events and len(hanging.requests) == 1)
+            sent = time.monotonic()
+            second = await asyncio.to_thread(emit_event, engine)  # while the hanging attempt is in flight
+            await until(lambda: second in healthy.events)
+            return first, time.monotonic() - sent
+
+    started = time.monotonic()
+    first, latency = asyncio.run(scenario())
+    assert latency < 0.5 and time.monotonic() - started < settings.webhook_timeout_seconds + 2
+    assert len(healthy.requests) == 2
+    delivery, attempts = delivery_of(engine, first, hang_id)
+    assert delivery.status == "pending" and [a.error for a in attempts] == ["timed out after 2 s"]

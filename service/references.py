@@ -54,7 +54,9 @@ def store_reference(
     """Fit the profile of `data` (the model's training data) and store it with a bounded sample."""
     columns = feature_columns(data, features)
     profile = ReferenceProfile.fit(data[columns], sample_size=SAMPLE_ROWS, seed=0)
-    sample = data.sample(n=min(SAMPLE_ROWS, len(data)), random_state=0) if len(data) > SAMPLE_ROWS else data
+    # Features (and the target, when known) only: timestamps and ids are not drift evidence.
+    kept = [*columns, *(["target"] if "target" in data.columns and "target" not in columns else [])]
+    sample = data[kept].sample(n=SAMPLE_ROWS, random_state=0) if len(data) > SAMPLE_ROWS else data[kept]
     records: list[dict[str, Any]] = (
         sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -17,10 +18,23 @@ NAME = "churn"
 COLUMNS = {"features": FEATURES, "target": TARGET, "time_column": TIMESTAMP}
 
 
+@pytest.fixture(scope="module")
+def bootstrapped_db(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path) -> Path:
+    """A store whose version 1 is the demo champion, trained once per module and copied per test.
+
+    Copies share the template's artifact folder; new runs get fresh ids there, so tests never collide.
+    """
+    root = tmp_path_factory.mktemp("bootstrapped")
+    shutil.copyfile(migrated_db, root / "mlflow.db")
+    template = Registry(f"sqlite:///{root / 'mlflow.db'}", artifact_location=str(root / "artifacts"))
+    bootstrap_demo(template, NAME, n_rows=2000, seed=1)
+    return root / "mlflow.db"
+
+
 @pytest.fixture
-def champion(registry: Registry) -> Registry:
-    bootstrap_demo(registry, NAME, n_rows=2000, seed=1)
-    return registry
+def champion(tmp_path: Path, bootstrapped_db: Path) -> Registry:
+    shutil.copyfile(bootstrapped_db, tmp_path / "mlflow.db")
+    return Registry(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
 @pytest.fixture

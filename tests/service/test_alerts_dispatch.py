@@ -323,3 +323,24 @@ def test_running_dispatcher_keeps_delivering_while_a_receiver_hangs(
     assert len(healthy.requests) == 2
     delivery, attempts = delivery_of(engine, first, hang_id)
     assert delivery.status == "pending" and [a.error for a in attempts] == ["timed out after 2 s"]
+
+
+def test_scheduler_watchdog_runs_one_dispatcher_thread(
+    engine: sa.Engine, add_hook: Callable[..., int], receivers: Callable[..., Receiver]
+) -> None:
+    from service.alerts.background import ensure_dispatcher, stop_dispatchers
+
+    receiver = receivers(secret=SECRET)
+    add_hook(receiver.url)
+    settings = fast_settings()
+    try:
+        assert ensure_dispatcher(settings, engine) is True
+        assert ensure_dispatcher(settings, engine) is False  # already running: the job is idempotent
+        event_id = emit_event(engine)
+        deadline = time.monotonic() + 5
+        while event_id not in receiver.events:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        stop_dispatchers()
+    assert receiver.events == {event_id: 1}

@@ -8,6 +8,7 @@ set the new ``champion`` in one call, so a crash at any point leaves ``champion`
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -260,7 +261,11 @@ class Registry:
         if missing:
             raise ValueError(f"train_df lacks columns {missing}; it has {list(train_df.columns)}")
         X = train_df[list(features)]
-        signature = infer_signature(X, estimator.predict(X.head(_SIGNATURE_PREDICT_ROWS)))
+        with warnings.catch_warnings():
+            # MLflow's hint about integer columns and missing values is advice for notebooks; in a retrain
+            # loop it repeats on every run, and the service rejects missing required values anyway
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            signature = infer_signature(X, estimator.predict(X.head(_SIGNATURE_PREDICT_ROWS)))
         fmt, trusted = _mlflow.serialization_for(estimator)
         version_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         with _mlflow.fluent(self.tracking_uri):

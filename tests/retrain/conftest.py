@@ -58,9 +58,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path) -> Iterator[str]:
     """A real ``mlflow server`` on a loopback port with proxied artifacts; yields its URI."""
     root = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(migrated_db, root / "mlflow.db")  # skips the server's own migration
     port = _free_port()
     env = {
         **os.environ,

@@ -201,7 +201,8 @@ def test_backoff_spaces_retries(
     pump(engine, settings, lambda: delivery_of(engine, event_id, hook_id)[0].status == "dead")
     gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
     # equal jitter: the n-th retry waits between half and all of 0.2 * 2**(n-1) seconds
-    assert 0.1 <= gaps[0] < 0.2 + 0.15 and 0.2 <= gaps[1] < 0.4 + 0.15, gaps
+    # (upper bounds loose: a loaded CI machine adds scheduling delay, never removes any)
+    assert 0.1 <= gaps[0] < 0.2 + 0.5 and 0.2 <= gaps[1] < 0.4 + 0.5, gaps
 
 
 def test_hanging_receiver_does_not_delay_another(
@@ -217,7 +218,8 @@ def test_hanging_receiver_does_not_delay_another(
     asyncio.run(dispatch_due(engine, settings))
     elapsed = time.monotonic() - started
     assert healthy.events == {event_id: 1}
-    assert healthy.requests[0].at - started < 0.5, "the healthy receiver waited for the hanging one"
+    hung_until = started + settings.webhook_timeout_seconds
+    assert healthy.requests[0].at < hung_until - 0.5, "the healthy receiver waited for the hanging one"
     assert elapsed < settings.webhook_timeout_seconds + 1.0
     delivery, attempts = delivery_of(engine, event_id, hang_id)
     assert delivery.status == "pending" and attempts[0].error == "timed out after 1.5 s"
@@ -296,7 +298,7 @@ def test_disabled_webhook_holds_its_deliveries(
 def test_running_dispatcher_keeps_delivering_while_a_receiver_hangs(
     engine: sa.Engine, add_hook: Callable[..., int], receivers: Callable[..., Receiver]
 ) -> None:
-    settings = fast_settings(webhook_timeout_seconds=2.0)
+    settings = fast_settings(webhook_timeout_seconds=3.0)
     hanging = receivers(hang_seconds=30)
     healthy = receivers(secret=SECRET)
     hang_id = add_hook(hanging.url)
@@ -315,14 +317,17 @@ def test_running_dispatcher_keeps_delivering_while_a_receiver_hangs(
             sent = time.monotonic()
             second = await asyncio.to_thread(emit_event, engine)  # while the hanging attempt is in flight
             await until(lambda: second in healthy.events)
+            # the hanging attempt has not ended (it is logged when it does): nobody waited for it
+            assert delivery_of(engine, first, hang_id)[1] == []
             return first, time.monotonic() - sent
 
     started = time.monotonic()
     first, latency = asyncio.run(scenario())
-    assert latency < 0.5 and time.monotonic() - started < settings.webhook_timeout_seconds + 2
+    assert latency < settings.webhook_timeout_seconds
+    assert time.monotonic() - started < settings.webhook_timeout_seconds + 3
     assert len(healthy.requests) == 2
     delivery, attempts = delivery_of(engine, first, hang_id)
-    assert delivery.status == "pending" and [a.error for a in attempts] == ["timed out after 2 s"]
+    assert delivery.status == "pending" and [a.error for a in attempts] == ["timed out after 3 s"]
 
 
 def test_scheduler_watchdog_runs_one_dispatcher_thread(

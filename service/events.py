@@ -61,6 +61,7 @@ def emit(
         payload=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
     )
     session.add(event)
+    session.flush()  # no ORM relationship orders the inserts: the event row must precede its deliveries
     for hook in session.exec(select(Webhook).where(Webhook.enabled == True)).all():  # noqa: E712
         if type in orjson.loads(hook.event_types):
             assert hook.id is not None

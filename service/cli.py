@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,14 +36,10 @@ def db_upgrade() -> None:
     typer.echo("database is at the latest revision")
 
 
-def _registry():  # type: ignore[no-untyped-def]
-    from retrain.registry import Registry
+def _registry() -> Any:
+    from service.runtime import make_registry
 
-    settings = get_settings()
-    settings.artifact_root.mkdir(parents=True, exist_ok=True)
-    return Registry(
-        settings.resolved_tracking_uri, artifact_location=settings.artifact_root.resolve().as_uri()
-    )
+    return make_registry(get_settings())
 
 
 @app.command()
@@ -170,9 +165,5 @@ def scheduler_command() -> None:
         _fail(str(exc))
 
 
-def main() -> None:
-    app(prog_name="driftloop")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    app(prog_name="driftloop")

@@ -57,9 +57,8 @@ def store_reference(
     # Features (and the target, when known) only: timestamps and ids are not drift evidence.
     kept = [*columns, *(["target"] if "target" in data.columns and "target" not in columns else [])]
     sample = data[kept].sample(n=SAMPLE_ROWS, random_state=0) if len(data) > SAMPLE_ROWS else data[kept]
-    records: list[dict[str, Any]] = (
-        sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
-    )
+    as_objects: Any = sample.astype(object)
+    records: list[dict[str, Any]] = as_objects.where(sample.notna(), None).to_dict(orient="records")
     with Session(engine, expire_on_commit=False) as session:
         repository.save_reference(
             session,

@@ -57,10 +57,10 @@ def record_feedback(session: Session, *, items: Sequence[tuple[str, Any]]) -> li
         elif existing[pid] == encoded:
             outcomes.append(FeedbackOutcome(pid, "unchanged"))
         else:
-            row = session.get(Feedback, pid)
-            assert row is not None
-            row.label, row.received_at = encoded, now
-            session.add(row)
+            stored = session.get(Feedback, pid)
+            assert stored is not None
+            stored.label, stored.received_at = encoded, now
+            session.add(stored)
             existing[pid] = encoded
             outcomes.append(FeedbackOutcome(pid, "updated"))
     session.commit()

@@ -164,6 +164,16 @@ class Registry:
         return [_info(mv, by_version.get(str(mv.version), [])) for mv in versions]
 
     @guarded
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The metrics logged on a run (a version's training run), empty if the run is gone."""
+        try:
+            return {k: float(v) for k, v in self._client.get_run(run_id).data.metrics.items()}
+        except Exception as exc:
+            if _mlflow.is_not_found(exc):
+                return {}
+            raise
+
+    @guarded
     def load_estimator(self, name: str, version: str) -> Any:
         """The raw scikit-learn estimator of a version (``predict_proba`` works, unlike pyfunc)."""
         self._client.get_model_version(name, version)  # a clear ModelNotFound before any download

@@ -6,14 +6,17 @@ domain classifier and, only for windows small enough for exact tests, the raw nu
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import sqlalchemy as sa
 
 from detectors.profile import FeatureProfile
@@ -43,10 +46,19 @@ def numeric_values(values: list[Any]) -> np.ndarray:
 
 
 def categorical_values(values: list[Any]) -> pd.Series:
-    # lists/dicts are unhashable and not categories of a flat feature: keep them as their JSON text
-    return pd.Series(
-        [orjson.dumps(v).decode() if isinstance(v, list | dict) else v for v in values], dtype=object
-    )
+    return pd.Series(values, dtype=object)
+
+
+def summarize_category_values(values: list[Any]) -> tuple[pd.Series, CategoricalSummary]:
+    series = categorical_values(values)
+    try:
+        return series, summarize_categorical(series)
+    except TypeError:
+        # lists/dicts are unhashable and not categories of a flat feature: count them as their JSON text
+        series = pd.Series(
+            [orjson.dumps(v).decode() if isinstance(v, list | dict) else v for v in values], dtype=object
+        )
+        return series, summarize_categorical(series)
 
 
 def merge(a: Summary | None, b: Summary) -> Summary:
@@ -77,17 +89,35 @@ class WindowData:
     """What a drift check needs from the window."""
 
     n_rows: int = 0
-    first_at: datetime | None = None
-    last_at: datetime | None = None
     summaries: dict[str, Summary] = field(default_factory=dict)
     sample: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def stream(engine: sa.Engine, stmt: sa.Select[Any], chunk_rows: int = CHUNK_ROWS) -> Iterator[Sequence[Any]]:
-    """Rows in chunks (a server-side cursor on PostgreSQL)."""
+    """Rows in chunks as plain DBAPI tuples (a server-side cursor on PostgreSQL).
+
+    Building SQLAlchemy Row objects costs more than parsing the JSON; the columns read here are untyped
+    text, so reading the DBAPI cursor directly loses nothing. The result may hold one row it fetched ahead
+    (a buffered server-side cursor); `fetchone` takes it through the public API before the raw reads.
+    """
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
-        yield from result.partitions()
+        result = conn.execution_options(stream_results=True).execute(stmt)
+        try:
+            first = result.fetchone()
+            if first is None:
+                return
+            chunk: list[Any] = [tuple(first)]
+            while True:
+                more = result.cursor.fetchmany(chunk_rows - len(chunk))
+                chunk.extend(more)
+                if len(chunk) >= chunk_rows or not more:
+                    if chunk:
+                        yield chunk
+                    if not more:
+                        return
+                    chunk = []
+        finally:
+            result.close()
 
 
 def read_drift_window(
@@ -109,43 +139,83 @@ def read_drift_window(
         np.random.default_rng(seed + 1).choice(expected_rows, min(sample_rows, expected_rows), replace=False)
     )
     data = WindowData(sample={name: [] for name in features})
-    stmt = select_window(window, [P.c.features, P.c.output, P.c.created_at])
+    schema = pa.schema([(n, pa.float64()) for n, fp in features.items() if fp.kind == "numeric"])
+    stmt = select_window(window, [P.c.features, P.c.output])
     for chunk in stream(engine, stmt, chunk_rows):
         start = data.n_rows
-        rows = parse_json_column([r[0] for r in chunk])
-        rows = [r if isinstance(r, dict) else {} for r in rows]
         lo, hi = np.searchsorted(picks, [start, start + len(chunk)])
         local = (picks[lo:hi] - start).tolist()
-        for name, fp in features.items():
-            column = [r.get(name) for r in rows]
-            summary: Summary
-            if fp.kind == "numeric":
-                values = numeric_values(column)
-                summary = summarize_numeric(fp, values, keep)
-                data.sample[name].extend(values[local].tolist())
-            else:
-                series = categorical_values(column)
-                summary = summarize_categorical(series)
-                data.sample[name].extend(series.iloc[local].tolist())
-            data.summaries[name] = merge(data.summaries.get(name), summary)
+        texts = [r[0] for r in chunk]
+        table = arrow_table(texts, schema)
+        if table is not None:
+            _summarize_arrow(data, table, features, keep, local)
+        else:
+            _summarize_python(data, parse_json_column(texts), features, keep, local)
         if prediction is not None:
             outputs = parse_json_column([r[1] for r in chunk])
+            summary: Summary
             if prediction.kind == "numeric":
                 summary = summarize_numeric(prediction, numeric_values(outputs), keep)
             else:
-                summary = summarize_categorical(categorical_values(outputs))
+                summary = summarize_category_values(outputs)[1]
             data.summaries[prediction.name] = merge(data.summaries.get(prediction.name), summary)
-        data.first_at = data.first_at or chunk[0][2]
-        data.last_at = chunk[-1][2]
         data.n_rows += len(chunk)
     return data
+
+
+def arrow_table(texts: list[str], numeric: pa.Schema) -> pa.Table | None:
+    """Parse a chunk of JSON objects into columns in C++ (pyarrow); None when the chunk does not fit
+    (a non-object row, a column mixing types), and the caller takes the Python path."""
+    body = "\n".join(texts).encode()
+    try:
+        return pa_json.read_json(
+            io.BytesIO(body),
+            read_options=pa_json.ReadOptions(use_threads=True, block_size=max(1 << 20, len(body) + 1)),
+            parse_options=pa_json.ParseOptions(explicit_schema=numeric, unexpected_field_behavior="infer"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def _summarize_arrow(
+    data: WindowData, table: pa.Table, features: dict[str, FeatureProfile], keep: int, local: list[int]
+) -> None:
+    n = table.num_rows
+    for name, fp in features.items():
+        summary: Summary
+        column = table.column(name) if name in table.column_names else pa.chunked_array([pa.nulls(n)])
+        if fp.kind == "numeric":
+            values = pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy()
+            summary = summarize_numeric(fp, values, keep)
+            data.sample[name].extend(values[local].tolist())
+        else:
+            counts = pc.value_counts(column).to_pylist()
+            present = {c["values"]: c["counts"] for c in counts if c["values"] is not None}
+            summary = CategoricalSummary(sum(present.values()), column.null_count, present)
+            data.sample[name].extend(column.take(local).to_pylist())
+        data.summaries[name] = merge(data.summaries.get(name), summary)
+
+
+def _summarize_python(
+    data: WindowData, parsed: list[Any], features: dict[str, FeatureProfile], keep: int, local: list[int]
+) -> None:
+    rows = [r if isinstance(r, dict) else {} for r in parsed]
+    for name, fp in features.items():
+        column = [r.get(name) for r in rows]
+        summary: Summary
+        if fp.kind == "numeric":
+            values = numeric_values(column)
+            summary = summarize_numeric(fp, values, keep)
+            data.sample[name].extend(values[local].tolist())
+        else:
+            series, summary = summarize_category_values(column)
+            data.sample[name].extend(series.to_numpy()[local].tolist())
+        data.summaries[name] = merge(data.summaries.get(name), summary)
 
 
 @dataclass
 class LabeledData:
     n_rows: int
-    first_at: datetime | None
-    last_at: datetime | None
     labels: list[Any]
     outputs: list[Any]
     probabilities: list[Any]
@@ -155,13 +225,11 @@ def read_labeled_window(engine: sa.Engine, window: Window, chunk_rows: int = CHU
     """Labels, outputs and probabilities of the window's labeled predictions (no features)."""
     from service.monitor.windows import F
 
-    stmt = select_window(window, [F.c.label, P.c.output, P.c.probabilities, F.c.received_at])
-    out = LabeledData(0, None, None, [], [], [])
+    stmt = select_window(window, [F.c.label, P.c.output, P.c.probabilities])
+    out = LabeledData(0, [], [], [])
     for chunk in stream(engine, stmt, chunk_rows):
         out.labels.extend(parse_json_column([r[0] for r in chunk]))
         out.outputs.extend(parse_json_column([r[1] for r in chunk]))
         out.probabilities.extend(parse_json_column([r[2] for r in chunk]))
-        out.first_at = out.first_at or chunk[0][3]
-        out.last_at = chunk[-1][3]
         out.n_rows += len(chunk)
     return out

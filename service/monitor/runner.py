@@ -213,7 +213,7 @@ class Monitor:
             )
         )
         details = {
-            "window": {"start": (data.first_at or lo).isoformat(), "end": (data.last_at or hi).isoformat()},
+            "window": {"start": lo.isoformat(), "end": hi.isoformat()},
             "n_rows": data.n_rows,
             "drift_share": result.drift_share,
             "drift_share_threshold": result.drift_share_threshold,
@@ -236,8 +236,8 @@ class Monitor:
         run = _new_run(
             status=result.status,
             n_rows=data.n_rows,
-            start=data.first_at or lo,
-            end=data.last_at or hi,
+            start=lo,
+            end=hi,
             summary=summary,
             dataset_drift=result.dataset_drift,
             drift_share=result.drift_share,
@@ -305,8 +305,8 @@ class Monitor:
         run = _new_run(
             status=compared.status if compared else "no_drift",
             n_rows=data.n_rows,
-            start=data.first_at or lo,
-            end=data.last_at or hi,
+            start=lo,
+            end=hi,
             summary=summary,
             is_breach=breach,
         )

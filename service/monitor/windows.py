@@ -214,10 +214,23 @@ def latest_version(conn: sa.Connection, model_name: str) -> str | None:
 
 
 def bounds(conn: sa.Connection, window: Window) -> tuple[datetime | None, datetime | None]:
-    """First and last row time of the window (a time window's own span when it has one)."""
+    """First and last row time of the window (a time window's own span when it has one).
+
+    A row block's edge times are read ordering by time alone: rows tied on time share the value, so this
+    equals the (time, id) order's edges and uses the index only.
+    """
     if window.start is not None and window.end is not None:
         return window.start, window.end
     col = time_column(window.kind)
-    sub = select_window(window, [col.label("t")]).subquery()
-    lo, hi = conn.execute(sa.select(sa.func.min(sub.c.t), sa.func.max(sub.c.t))).one()
-    return lo, hi
+    base = (
+        sa.select(col)
+        .select_from(base_from(window.kind))
+        .where(version_filter(window.model_name, window.model_version))
+        .order_by(col)
+        .limit(1)
+    )
+    first = window.offset or 0
+    last = first + (window.limit or 1) - 1
+    lo = conn.execute(base.offset(first)).scalar_one_or_none()
+    hi = conn.execute(base.offset(last)).scalar_one_or_none()
+    return lo, hi or lo

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from sklearn.pipeline import Pipeline
+
+from retrain.synthetic import DriftPlan
+from service import scheduler as sched
+from service.db import make_engine
+from service.leases import hold_lease
+from service.monitor import Monitor
+from tests.service.monitor_support import add_reference, log_traffic, settings, unique_model
+
+
+def _count(engine: sa.Engine, sql: str, model: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql), {"m": model}).scalar_one())
+
+
+def test_two_schedulers_over_one_postgres_store_each_run_once(
+    pg_database: str, demo_estimator: Pipeline
+) -> None:
+    model = unique_model()
+    setup = make_engine(pg_database)
+    add_reference(setup, model)
+    plan = DriftPlan(covariate_at=2000)
+    for block in range(4):
+        log_traffic(setup, demo_estimator, n_rows=1000, offset=block * 1000, drift=plan, model=model)
+    s = settings(pg_database, model, drift_check_interval=0.2, breach_m=4, breach_k=2)
+    schedulers = []
+    calls: list[int] = []
+    active = [0]
+    lock = threading.Lock()
+
+    def count_call(_s: object, _e: object) -> None:
+        with lock:
+            active[0] += 1
+            calls.append(active[0])
+        time.sleep(0.3)  # longer than the interval: the other scheduler finds the lease taken
+        with lock:
+            active[0] -= 1
+
+    extra = [sched.JobSpec(f"probe-{model}", count_call, 0.2)]
+    for _ in range(2):  # two "processes": own engine, own scheduler, own holder id
+        engine = make_engine(pg_database)
+        monitor = Monitor(s, engine, champion_version=lambda _: "1")
+        schedulers.append((sched.build_scheduler(s, engine, monitor=monitor, extra_jobs=extra), engine))
+    for scheduler, _ in schedulers:
+        scheduler.start()
+    try:
+        deadline = time.monotonic() + 60
+        runs = "SELECT count(*) FROM drift_runs WHERE model_name = :m AND kind = 'drift'"
+        while _count(setup, runs, model) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few more ticks of both schedulers
+    finally:
+        for scheduler, engine in schedulers:
+            scheduler.shutdown(wait=True)
+            engine.dispose()
+    assert _count(setup, runs, model) == 4
+    keys = "SELECT count(DISTINCT window_key) FROM drift_runs WHERE model_name = :m"
+    assert _count(setup, keys, model) == _count(
+        setup, "SELECT count(*) FROM drift_runs WHERE model_name = :m", model
+    )
+    assert _count(setup, "SELECT count(*) FROM episodes WHERE model_name = :m", model) == 1
+    assert _count(setup, "SELECT count(*) FROM events WHERE model_name = :m", model) == 1
+    # the probe never ran twice at once: with 0.3 s bodies and a 0.2 s interval, about 1 call per 0.3 s
+    assert len(calls) > 0
+    setup.dispose()
+
+
+def test_job_skips_when_another_holds_its_lease(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    s = settings(sqlite_url)
+    ran: list[int] = []
+    spec = sched.JobSpec("probe", lambda _s, _e: ran.append(1), 1.0)
+    with hold_lease(engine, "job:probe", "someone-else", 30) as got:
+        assert got
+        assert sched.run_job(spec, s, engine, "me") is False
+    assert sched.run_job(spec, s, engine, "me") is True
+    assert ran == [1]
+
+    def boom(_s: object, _e: object) -> None:
+        raise RuntimeError("job failed")
+
+    assert sched.run_job(sched.JobSpec("boom", boom, 1.0), s, engine, "me") is False  # logged, not raised
+    engine.dispose()
+
+
+def test_registered_jobs_join_every_scheduler(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    s = settings(sqlite_url)
+    sched.register_job("dispatch-test", lambda _s, _e: None, 5.0)
+    try:
+        scheduler = sched.build_scheduler(s, engine, monitor=Monitor(s, engine))
+        scheduler.start(paused=True)
+        ids = {job.id for job in scheduler.get_jobs()}
+        assert {"drift-check", "performance-check", "dispatch-test"} <= ids
+        job = scheduler.get_job("drift-check")
+        assert job is not None and job.coalesce and job.max_instances == 1
+        scheduler.shutdown(wait=False)
+    finally:
+        sched.unregister_job("dispatch-test")
+    with pytest.raises(ValueError, match="positive"):
+        sched.register_job("bad", lambda _s, _e: None, 0)
+    engine.dispose()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service import episodes
 from service.config import Settings
@@ -67,7 +67,7 @@ def test_k_of_m_opens_once_and_closes_when_all_clear(sqlite_url: str) -> None:
         episodes.on_episode_closed.remove(closed.append)
     with Session(engine) as session:
         eps = session.exec(select(Episode)).all()
-        evs = session.exec(select(Event).order_by(Event.created_at)).all()
+        evs = session.exec(select(Event).order_by(col(Event.created_at))).all()
         runs = {r.id: r for r in session.exec(select(DriftRun)).all()}
         deliveries = session.exec(select(Delivery)).all()
     # opens at run 3 (runs 1 and 3 breach among 1..3), stays open through 4..6, closes at run 9 (6 clean

@@ -26,7 +26,9 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 def events_of(engine: sa.Engine, model: str) -> list[Event]:
     with Session(engine) as session:
-        return list(session.exec(select(Event).where(Event.model_name == model).order_by(col(Event.created_at))))
+        return list(
+            session.exec(select(Event).where(Event.model_name == model).order_by(col(Event.created_at)))
+        )
 
 
 def episodes_of(engine: sa.Engine, model: str) -> list[Episode]:
@@ -100,7 +102,9 @@ def test_small_window_is_insufficient_data(
     assert "at least 200" in orjson.loads(run.summary)["message"]
 
 
-def test_time_windows_are_fixed_buckets(engine: sa.Engine, database_url: str, demo_estimator: Pipeline) -> None:
+def test_time_windows_are_fixed_buckets(
+    engine: sa.Engine, database_url: str, demo_estimator: Pipeline
+) -> None:
     model = unique_model()
     add_reference(engine, model)
     log_traffic(engine, demo_estimator, n_rows=300, offset=0, model=model)  # 2026-01-01 00:00..00:05

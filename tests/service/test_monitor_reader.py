@@ -34,7 +34,9 @@ def test_arrow_and_python_paths_agree() -> None:
         assert isinstance(x, NumericSummary) and isinstance(c, CategoricalSummary)
         assert (x.n, x.n_missing, c.n, c.n_missing) == (3, 2, 3, 2)
         assert c.counts == {"a": 1, "b": 1, "z": 1}
-    assert np.array_equal(fast.summaries["x"].counts, slow.summaries["x"].counts)  # type: ignore[union-attr]
+    fx, sx = fast.summaries["x"], slow.summaries["x"]
+    assert isinstance(fx, NumericSummary) and isinstance(sx, NumericSummary)
+    assert np.array_equal(fx.counts, sx.counts)
     assert fast.sample == slow.sample == {"x": [1.5, 7.0], "c": ["a", None]}
 
 

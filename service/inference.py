@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,24 @@ class Scored:
     probabilities: list[dict[str, float]] | None
 
 
+def new_ids(n: int) -> list[str]:
+    """UUIDv7 (RFC 9562): 48-bit millisecond time, 74 random bits. Time-ordered ids append to the primary
+    key index instead of dirtying a random page per row, which shortens every group commit.
+
+    >>> a, b = new_ids(2)
+    >>> uuid.UUID(a).version, a != b
+    (7, True)
+    """
+    ms = time.time_ns() // 1_000_000
+    random = os.urandom(10 * n)
+    ids = []
+    for i in range(n):
+        r = int.from_bytes(random[10 * i : 10 * i + 10], "big")  # 80 bits: 12 for rand_a, 62 for rand_b
+        value = (ms << 80) | (0x7 << 76) | ((r >> 62) & 0xFFF) << 64 | (0b10 << 62) | (r & ((1 << 62) - 1))
+        ids.append(str(uuid.UUID(int=value)))
+    return ids
+
+
 def check_batch_size(runtime: Runtime, n_records: int) -> None:
     limit = runtime.settings.max_batch_rows
     if n_records > limit:
@@ -44,7 +63,7 @@ async def score(
     out = await runtime.batcher.predict(rows)
     latency_ms = (time.perf_counter() - started) * 1000.0
     now = utcnow()
-    ids = [str(uuid.uuid4()) for _ in rows]
+    ids = new_ids(len(rows))
     probs = out.probabilities
     log_rows = [
         {

@@ -24,12 +24,20 @@ class LogUnavailable(RuntimeError):
 
 
 class PredictionLogWriter:
-    def __init__(self, engine: sa.Engine, *, max_rows: int, flush_ms: float) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, max_rows: int, flush_ms: float, concurrency: int | None = None
+    ) -> None:
         self._engine = engine
         self._max_rows = max_rows
         self._wait = flush_ms / 1000.0
         self._queue: asyncio.Queue[tuple[list[dict[str, Any]], float, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # SQLite has one writer at a time; PostgreSQL overlaps transactions and flushes their WAL together,
+        # so a few commits in flight hide the commit latency (each future still waits for its own commit).
+        if concurrency is None:
+            concurrency = 1 if engine.dialect.name == "sqlite" else 4
+        self._slots = asyncio.Semaphore(concurrency)
+        self._flushes: set[asyncio.Task[None]] = set()
         self.observe: Callable[[int, float], None] = lambda rows, lag: None
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
@@ -50,26 +58,34 @@ class PredictionLogWriter:
 
     async def _run(self) -> None:
         while True:
+            await self._slots.acquire()  # while every slot is busy, rows pile up into the next group
             first = await self._queue.get()
             batch = [first]
             n = self._drain(batch, len(first[0]))
             if len(batch) == 1 and self._wait > 0:
                 await asyncio.sleep(self._wait)
                 n = self._drain(batch, n)
-            rows = [row for item, _, _ in batch for row in item]
-            try:
-                await asyncio.to_thread(repository.insert_predictions, self._engine, rows=rows)
-            except Exception as exc:
-                log.error("prediction log write failed for %d rows: %s", len(rows), exc)
-                error = LogUnavailable(f"prediction log database unavailable: {exc.__class__.__name__}")
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            self.observe(len(rows), time.perf_counter() - batch[0][1])
+            flush = asyncio.create_task(self._flush(batch))
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: list[tuple[list[dict[str, Any]], float, asyncio.Future[None]]]) -> None:
+        rows = [row for item, _, _ in batch for row in item]
+        try:
+            await asyncio.to_thread(repository.insert_predictions, self._engine, rows=rows)
+        except Exception as exc:
+            log.error("prediction log write failed for %d rows: %s", len(rows), exc)
+            error = LogUnavailable(f"prediction log database unavailable: {exc.__class__.__name__}")
             for _, _, future in batch:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_exception(error)
+            return
+        finally:
+            self._slots.release()
+        self.observe(len(rows), time.perf_counter() - batch[0][1])
+        for _, _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="prediction-log-writer")
@@ -82,3 +98,5 @@ class PredictionLogWriter:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._flushes:  # commits in flight finish; their requests get answers
+            await asyncio.wait(set(self._flushes), timeout=max(deadline - time.monotonic(), 0.1))

@@ -7,10 +7,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from service.schema import Column
 
@@ -26,9 +28,18 @@ class LoadedModel:
     classes: tuple[Any, ...] | None
     loaded_at: float = field(default_factory=time.time)
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @cached_property
+    def stages(self) -> tuple[list[Any], Any]:
+        """(transform steps, final estimator): a Pipeline's steps run once for predict *and* predict_proba,
+        exactly as `Pipeline.predict` runs them (sklearn's per-call overhead dominates small batches)."""
+        est = self.estimator
+        if isinstance(est, Pipeline) and len(est.steps) > 1 and est.steps[-1][1] not in (None, "passthrough"):
+            return [s for _, s in est.steps[:-1] if s not in (None, "passthrough")], est.steps[-1][1]
+        return [], est
 
 
 @dataclass(frozen=True)
@@ -39,15 +50,19 @@ class BatchOutput:
 
 
 def _to_python(values: np.ndarray) -> list[Any]:
-    return values.tolist()  # numpy scalars -> JSON-friendly Python values
+    values_list: list[Any] = values.tolist()  # numpy scalars -> JSON-friendly Python values
+    return values_list
 
 
 def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
-    frame = pd.DataFrame.from_records(rows, columns=model.feature_names)
-    predictions = _to_python(np.asarray(model.estimator.predict(frame)))
+    transforms, final = model.stages
+    data: Any = pd.DataFrame.from_records(rows, columns=model.feature_names)
+    for step in transforms:
+        data = step.transform(data)
+    predictions = _to_python(np.asarray(final.predict(data)))
     probabilities = None
     if model.classes is not None and hasattr(model.estimator, "predict_proba"):
-        proba = np.asarray(model.estimator.predict_proba(frame), dtype=float)
+        proba = np.asarray(final.predict_proba(data), dtype=float)
         keys = [str(c) for c in model.classes]
         probabilities = [dict(zip(keys, row, strict=True)) for row in proba.round(6).tolist()]
     return BatchOutput(model=model, predictions=predictions, probabilities=probabilities)

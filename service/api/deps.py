@@ -12,7 +12,8 @@ from sqlmodel import Session
 from service.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Cheap dependencies are `async def`: FastAPI runs a sync one in the thread pool, two thread hops per request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -42,7 +43,7 @@ def _check(request: Request, expected: str) -> None:
         raise HTTPException(403, "invalid bearer token")
 
 
-def require_admin(request: Request, runtime: RuntimeDep) -> None:
+async def require_admin(request: Request, runtime: RuntimeDep) -> None:
     settings = runtime.settings
     if settings.admin_token:
         _check(request, settings.admin_token)
@@ -54,7 +55,7 @@ def require_admin(request: Request, runtime: RuntimeDep) -> None:
         )
 
 
-def require_client(request: Request, runtime: RuntimeDep) -> None:
+async def require_client(request: Request, runtime: RuntimeDep) -> None:
     if runtime.settings.predict_token:
         _check(request, runtime.settings.predict_token)
 

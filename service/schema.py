@@ -29,6 +29,15 @@ def _error(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": kind}
 
 
+def _utf8(value: str) -> bool:
+    """False for strings JSON allows but UTF-8 cannot store (lone surrogates such as "\\ud800")."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_value(column: Column, value: Any, loc: list[str | int]) -> tuple[Any, dict[str, Any] | None]:
     if value is None:
         if column.required:
@@ -62,6 +71,8 @@ def _check_value(column: Column, value: Any, loc: list[str | int]) -> tuple[Any,
             )
         if "\x00" in value:
             return None, _error(loc, f"'{column.name}' may not contain NUL characters", "string_value")
+        if not value.isascii() and not _utf8(value):
+            return None, _error(loc, f"'{column.name}' holds a lone UTF-16 surrogate", "string_value")
         return value, None
     return value, None
 

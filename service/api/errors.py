@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 
 from service.logging_writer import LogUnavailable
 from service.schema import RecordError
 from service.serving import ModelUnavailable, PredictionFailed
 
 
+def _invalid(errors: Any) -> Response:
+    # ensure_ascii: bad input may hold a lone UTF-16 surrogate (JSON allows "\\ud800"); echoed raw, it
+    # would fail the UTF-8 encode of the answer and turn a 422 into a 500.
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _request(_: Request, exc: RequestValidationError) -> Response:
+        return _invalid(exc.errors())
+
     @app.exception_handler(RecordError)
-    async def _record(_: Request, exc: RecordError) -> JSONResponse:
-        return JSONResponse({"detail": exc.errors}, status_code=422)
+    async def _record(_: Request, exc: RecordError) -> Response:
+        return _invalid(exc.errors)
 
     @app.exception_handler(PredictionFailed)
     async def _prediction(_: Request, exc: PredictionFailed) -> JSONResponse:

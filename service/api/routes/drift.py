@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from sqlmodel import col, func, select
 
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
+from service.api.routes._responses import errors
 from service.api.routes.drift_schemas import (
     CheckRequest,
     FeatureHistory,
@@ -25,10 +26,12 @@ from service.models import DriftRun, FeatureResult
 from service.monitor import ManualWindow, Monitor, NoTraffic
 from service.monitor.sources import RegistryReferences, holder_champion
 
-router = APIRouter(prefix="/v1/drift", tags=["drift"])
+router = APIRouter(
+    prefix="/v1/drift", tags=["drift"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 def _check_range(since: datetime | None, until: datetime | None) -> None:
@@ -89,7 +92,9 @@ def _detail(session: SessionDep, runtime: RuntimeDep, run: DriftRun) -> RunDetai
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
-def get_run(run_id: int, session: SessionDep, runtime: RuntimeDep) -> RunDetail:
+def get_run(
+    run_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, runtime: RuntimeDep
+) -> RunDetail:
     run = session.get(DriftRun, run_id)
     if run is None:
         raise HTTPException(404, f"drift run {run_id} not found")

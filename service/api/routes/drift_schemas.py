@@ -124,7 +124,8 @@ class CheckRequest(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
     last_n: int | None = Field(default=None, ge=1, le=10_000_000)
-    model_version: str | None = Field(default=None, min_length=1, max_length=50)
+    # MLflow registry versions are integers; anything else would fail inside MLflow (a 500)
+    model_version: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$")
 
     @model_validator(mode="after")
     def _one_window(self) -> CheckRequest:

@@ -21,7 +21,7 @@ def list_episodes(
     status: Literal["open", "closed"] | None = None,
     kind: RunKind | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> EpisodePage:
     """Newest first."""
     stmt = select(Episode).where(Episode.model_name == runtime.settings.model_name)

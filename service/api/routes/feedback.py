@@ -6,18 +6,38 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 from service import repository
 from service.api.deps import ClientDep, SessionDep
+from service.api.routes._responses import errors
 
-router = APIRouter(prefix="/v1", tags=["serving"])
+router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 403, 413, 422, 503))
+
+
+def _storable(label: str) -> str:
+    # JSON allows "\\ud800" (a lone surrogate); no database can store it as text.
+    try:
+        label.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("label holds a lone UTF-16 surrogate") from None
+    return label
+
 
 Label = (
     StrictBool
     | StrictInt
     | Annotated[StrictFloat, Field(allow_inf_nan=False)]
-    | Annotated[StrictStr, Field(max_length=200)]
+    | Annotated[StrictStr, Field(max_length=200), AfterValidator(_storable)]
 )
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service import metrics
 from service.api.deps import RuntimeDep
@@ -42,7 +42,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus_metrics(runtime: RuntimeDep) -> Response:
     metrics.LOG_QUEUE.set(runtime.writer.pending)
     body, content_type = metrics.render()

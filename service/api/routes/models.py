@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from service.api.deps import AdminDep, RuntimeDep
+from service.api.routes._responses import errors
 from service.events import emit
 from service.runtime import Runtime
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=errors(401, 403, 409, 503))
 
 _LINEAGE_TAGS = ("trigger", "job_id", "episode_id", "drift_run_id", "reason", "validation_status")
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import ClientDep, RuntimeDep
+from service.api.routes._responses import errors
 from service.inference import check_batch_size, score
 
-router = APIRouter(prefix="/v1", tags=["serving"])
+router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 403, 413, 422, 503))
 
 
 class PredictRequest(BaseModel):

@@ -26,7 +26,7 @@ _rendering: dict[str, asyncio.Lock] = {}
         409: {"description": "The run's reference or window rows are missing."},
     },
 )
-async def run_report(runtime: RuntimeDep, run_id: int = Path(ge=1)) -> FileResponse:
+async def run_report(runtime: RuntimeDep, run_id: int = Path(ge=1, le=2**31 - 1)) -> FileResponse:
     run = await asyncio.to_thread(queries.get_run, runtime.engine, run_id)
     if run is None:
         raise HTTPException(404, f"drift run {run_id} not found")

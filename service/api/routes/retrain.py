@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import col, select
 
 from service import jobs
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
+from service.api.routes._responses import errors
 from service.models import RetrainJob
 
-router = APIRouter(prefix="/v1/retrain", tags=["retraining"])
+router = APIRouter(
+    prefix="/v1/retrain", tags=["retraining"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 
 class RetrainRequest(BaseModel):
@@ -85,7 +88,7 @@ def list_jobs(
     session: SessionDep,
     status: str | None = Query(default=None, pattern="^(queued|running|succeeded|rejected|failed)$"),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> list[RetrainJobPublic]:
     query = select(RetrainJob)
     if status:
@@ -95,7 +98,7 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=RetrainJobPublic)
-def get_job(job_id: int, session: SessionDep) -> RetrainJobPublic:
+def get_job(job_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep) -> RetrainJobPublic:
     job = session.get(RetrainJob, job_id)
     if job is None:
         raise HTTPException(404, f"retrain job {job_id} not found")

@@ -18,11 +18,17 @@ from service.alerts.dispatcher import policy_of
 from service.alerts.signing import new_secret
 from service.alerts.targets import TargetRefused, parse_url, resolve_checked
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
+from service.api.routes._responses import errors
 from service.config import Settings
 from service.events import EVENT_TYPES
 from service.models import Delivery, Event, Webhook
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["webhooks"],
+    dependencies=[AdminDep],
+    responses=errors(400, 401, 403, 404, 409, 413, 422),
+)
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Format = Literal["json", "slack"]

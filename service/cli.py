@@ -52,7 +52,7 @@ def bootstrap(
     """Train the built-in demo model, log it to MLflow with its reference data and make it champion."""
     from retrain.bootstrap import bootstrap_demo
     from service.db import ensure_migrated, get_engine
-    from service.references import store_reference
+    from service.references import performance_from_metrics, store_reference
 
     settings = get_settings()
     registry = _registry()
@@ -64,9 +64,11 @@ def bootstrap(
     ensure_migrated(engine)
     data = registry.load_reference(settings.model_name, info.version)
     if data is not None:
+        metrics = registry.run_metrics(info.run_id) if info.run_id else {}
         store_reference(
-            engine, model_name=settings.model_name, model_version=info.version, data=data, source="bootstrap"
-        )
+            engine, model_name=settings.model_name, model_version=info.version, data=data, source="bootstrap",
+            performance=performance_from_metrics(metrics),
+        )  # fmt: skip
     typer.echo(f"registered {settings.model_name} version {info.version} as champion")
 
 

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     )
     retrain_min_rows: int = Field(default=200, ge=10, description="Labeled rows required to retrain.")
     retrain_margin: float = Field(default=0.0, ge=0, description="Challenger must beat champion by this.")
+    retrain_poll_seconds: float = Field(default=2.0, gt=0, description="How often the worker looks for jobs.")
+    retrain_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="A job running longer is failed (its worker died)."
+    )
     retrain_recipe: str = Field(default="", description="'module:function' returning an estimator.")
 
     # access

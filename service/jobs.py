@@ -99,7 +99,8 @@ def automatic_allowed(session: Session, *, model_name: str, settings: Settings) 
 
 
 def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[RetrainJob]:
-    """Queue one retrain per newly opened episode (idempotent: an episode with a job is skipped)."""
+    """Queue one retrain for newly opened episodes (idempotent: an episode opened before an existing job
+    was created is covered by it, so a drift and a performance episode of one breach cause one retrain)."""
     if not settings.retrain_on_episode:
         return []
     queued: list[RetrainJob] = []
@@ -107,7 +108,13 @@ def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[Ret
         episodes = session.exec(
             select(Episode)
             .where(Episode.model_name == settings.model_name, Episode.status == "open")
-            .where(~sa.exists().where(RetrainJob.episode_id == Episode.id))  # type: ignore[arg-type]
+            # covered: a job created after the episode opened already trains on its data
+            .where(
+                ~sa.exists().where(
+                    RetrainJob.model_name == Episode.model_name,  # type: ignore[arg-type]
+                    col(RetrainJob.created_at) >= col(Episode.opened_at),
+                )
+            )
             .order_by(col(Episode.opened_at))
         ).all()
         for episode in episodes:
@@ -125,6 +132,7 @@ def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[Ret
             )
             if result.created:
                 queued.append(result.job)
+            break  # the job covers every episode open now
     return queued
 
 
@@ -289,7 +297,7 @@ def run_job(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry:
         if data is not None:
             store_reference(
                 engine, model_name=name, model_version=version, data=data, features=features,
-                source=f"retrain job {job.id}",
+                source=f"retrain job {job.id}", performance=dict(ev.challenger_metrics),
             )  # fmt: skip
     except Exception as exc:  # monitoring refits lazily from the registry if this fails
         log.warning("reference profile of version %s not stored: %s", version, exc)

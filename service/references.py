@@ -24,6 +24,16 @@ class ReferenceSource(Protocol):
     def load_reference(self, name: str, version: str) -> pd.DataFrame | None: ...
 
 
+def performance_from_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The model's held-out metrics from its training run (`holdout_*` from bootstrap, `challenger_*` from
+    a retrain): the yardstick realized performance is compared with."""
+    for prefix in ("holdout_", "challenger_"):
+        found = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+        if found:
+            return found
+    return {}
+
+
 @dataclass(frozen=True)
 class StoredReference:
     model_name: str
@@ -50,10 +60,14 @@ def store_reference(
     data: pd.DataFrame,
     features: list[str] | None = None,
     source: str,
+    performance: dict[str, float] | None = None,
 ) -> StoredReference:
-    """Fit the profile of `data` (the model's training data) and store it with a bounded sample."""
+    """Fit the profile of `data` (the model's training data) and store it with a bounded sample;
+    `performance` is the model's held-out metrics (the baseline of realized performance)."""
     columns = feature_columns(data, features)
-    profile = ReferenceProfile.fit(data[columns], sample_size=SAMPLE_ROWS, seed=0)
+    profile = ReferenceProfile.fit(
+        data[columns], sample_size=SAMPLE_ROWS, seed=0, reference_performance=performance
+    )
     # Features (and the target, when known) only: timestamps and ids are not drift evidence.
     kept = [*columns, *(["target"] if "target" in data.columns and "target" not in columns else [])]
     sample = data[kept].sample(n=SAMPLE_ROWS, random_state=0) if len(data) > SAMPLE_ROWS else data[kept]
@@ -95,8 +109,10 @@ def load_reference(
     data = registry.load_reference(model_name, model_version)
     if data is None:
         return None
+    metrics = getattr(registry, "version_metrics", None)
     return store_reference(
         engine,
+        performance=performance_from_metrics(metrics(model_name, model_version)) if metrics else None,
         model_name=model_name,
         model_version=model_version,
         data=data,

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from service.alerts.background import stop_dispatchers
 from service.config import Settings
 from service.leases import hold_lease, new_holder
 from service.models import utcnow
@@ -87,6 +88,30 @@ def monitor_jobs(monitor: Monitor) -> list[JobSpec]:
     ]
 
 
+def loop_jobs(settings: Settings, registry: Any) -> list[JobSpec]:
+    """The rest of the loop: webhook delivery and retraining (trigger on episodes, run queued jobs)."""
+    from service import jobs
+    from service.alerts.background import JOB_NAME, WATCHDOG_SECONDS, ensure_dispatcher
+
+    def trigger(s: Settings, e: sa.Engine) -> None:
+        jobs.fail_stale(e, settings=s, older_than_seconds=s.retrain_timeout_seconds)
+        jobs.trigger_for_open_episodes(e, s)
+
+    specs = [
+        JobSpec(JOB_NAME, ensure_dispatcher, WATCHDOG_SECONDS, lease=False),
+        JobSpec("retrain-trigger", trigger, settings.retrain_poll_seconds),
+    ]
+    if registry is not None:
+        specs.append(
+            JobSpec(
+                "retrain-worker",
+                lambda s, e: jobs.run_next(e, settings=s, registry=registry),
+                settings.retrain_poll_seconds,
+            )
+        )
+    return specs
+
+
 def build_scheduler(
     settings: Settings,
     engine: sa.Engine,
@@ -128,7 +153,9 @@ async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
         champion_version=holder_champion(runtime.holder),
         references=RegistryReferences(registry) if registry is not None else None,
     )
-    scheduler = build_scheduler(runtime.settings, runtime.engine, monitor=monitor)
+    scheduler = build_scheduler(
+        runtime.settings, runtime.engine, monitor=monitor, extra_jobs=loop_jobs(runtime.settings, registry)
+    )
     scheduler.start()
     log.info("embedded scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
     try:
@@ -136,6 +163,7 @@ async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
     finally:
         # a running check finishes its transaction; do not block the event loop while it does
         await asyncio.to_thread(scheduler.shutdown, True)
+        await asyncio.to_thread(stop_dispatchers)
 
 
 def run_scheduler_forever(settings: Settings) -> None:
@@ -152,7 +180,9 @@ def run_scheduler_forever(settings: Settings) -> None:
         champion_version=registry_champion(registry),
         references=RegistryReferences(registry),
     )
-    scheduler = build_scheduler(settings, engine, monitor=monitor, blocking=True)
+    scheduler = build_scheduler(
+        settings, engine, monitor=monitor, extra_jobs=loop_jobs(settings, registry), blocking=True
+    )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
@@ -161,4 +191,5 @@ def run_scheduler_forever(settings: Settings) -> None:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        stop_dispatchers()
         engine.dispose()

@@ -28,6 +28,11 @@ class RegistryReferences:
             return None
         return data if isinstance(data, pd.DataFrame) else None
 
+    def version_metrics(self, name: str, version: str) -> dict[str, float]:
+        run_id = self.registry.get_version(name, version).run_id
+        metrics: dict[str, float] = self.registry.run_metrics(run_id) if run_id else {}
+        return metrics
+
 
 def make_registry(settings: Settings) -> Any:
     from retrain.registry import Registry

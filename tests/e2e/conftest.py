@@ -1,0 +1,3 @@
+from tests.retrain.conftest import migrated_db, mlflow_server
+
+__all__ = ["migrated_db", "mlflow_server"]

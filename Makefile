@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint unit bench-serve bench-detectors bench-monitor bench-loop demo test-slow clean
+.PHONY: install run test lint unit bench-serve bench-load bench-detectors bench-monitor bench-loop demo test-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test-slow: install
 
 bench-serve: install
 	$(BIN)/python -m bench.serve
+
+bench-load: install
+	$(BIN)/python -m bench.load
 
 bench-detectors: install
 	$(BIN)/python -m bench.detectors

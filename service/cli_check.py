@@ -17,10 +17,19 @@ from detectors.performance import classification_metrics, regression_metrics
 from detectors.profile import ReferenceProfile
 from detectors.select import METHODS
 
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
 READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
+    ".csv": _read_csv,
+    ".parquet": _read_parquet,
+    ".pq": _read_parquet,
 }
 
 

@@ -23,12 +23,15 @@ class Runtime:
 
 
 def make_registry(settings: Settings) -> Any:
+    """The MLflow registry of the settings. A tracking server stores artifacts itself (--serve-artifacts);
+    only the embedded SQLite store keeps them in the local data folder."""
     from retrain.registry import Registry
 
+    uri = settings.resolved_tracking_uri
+    if uri.startswith(("http://", "https://")):
+        return Registry(uri)
     settings.artifact_root.mkdir(parents=True, exist_ok=True)
-    return Registry(
-        settings.resolved_tracking_uri, artifact_location=settings.artifact_root.resolve().as_uri()
-    )
+    return Registry(uri, artifact_location=settings.artifact_root.resolve().as_uri())
 
 
 def registry_loader(registry: Any) -> tuple[Any, Any]:

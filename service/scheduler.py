@@ -169,7 +169,8 @@ async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
 def run_scheduler_forever(settings: Settings) -> None:
     """`driftloop scheduler`: run the jobs in this process until SIGINT / SIGTERM."""
     from service.db import ensure_migrated, make_engine
-    from service.monitor.sources import RegistryReferences, make_registry, registry_champion
+    from service.monitor.sources import RegistryReferences, registry_champion
+    from service.runtime import make_registry
 
     engine = make_engine(settings.resolved_database_url)
     ensure_migrated(engine)

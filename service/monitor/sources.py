@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from service.config import Settings
 from service.serving import ModelHolder
 
 
@@ -32,14 +31,6 @@ class RegistryReferences:
         run_id = self.registry.get_version(name, version).run_id
         metrics: dict[str, float] = self.registry.run_metrics(run_id) if run_id else {}
         return metrics
-
-
-def make_registry(settings: Settings) -> Any:
-    from retrain.registry import Registry
-
-    return Registry(
-        settings.resolved_tracking_uri, artifact_location=settings.artifact_root.resolve().as_uri()
-    )
 
 
 def registry_champion(registry: Any) -> Callable[[str], str | None]:

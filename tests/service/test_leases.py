@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -78,17 +79,28 @@ def test_postgres_lock_dies_with_its_connection(pg_database: str) -> None:
     assert held.__enter__()
     with b.connect() as conn:
         key = advisory_key(name)
-        pids = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND classid = CAST(:c AS oid) AND objid = CAST(:o AS oid) AND objsubid = 1"
-            ),
-            {"c": (key >> 32) & 0xFFFFFFFF, "o": key & 0xFFFFFFFF},
-        ).scalars().all()
+        pids = (
+            conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = CAST(:c AS oid) AND objid = CAST(:o AS oid) AND objsubid = 1"
+                ),
+                {"c": (key >> 32) & 0xFFFFFFFF, "o": key & 0xFFFFFFFF},
+            )
+            .scalars()
+            .all()
+        )
         assert len(pids) == 1
         conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pids[0]})
-    with hold_lease(b, name, "b", 30) as got:
-        assert got
+    # pg_terminate_backend only signals the backend: give it a moment to exit and drop its locks
+    deadline = time.monotonic() + 10
+    got = False
+    while not got and time.monotonic() < deadline:
+        with hold_lease(b, name, "b", 30) as got:
+            pass
+        if not got:
+            time.sleep(0.1)
+    assert got
     held.__exit__(None, None, None)  # unlocking on a dead session is logged, not raised
     a.dispose()
     b.dispose()

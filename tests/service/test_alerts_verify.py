@@ -14,17 +14,20 @@ from service.alerts.signing import signature
 from service.webhook_verify import verify
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def doc_verify() -> Callable[..., bool]:
-    (block,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+def doc_verify(doc: Path = DOC) -> Callable[..., bool]:
+    (block,) = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
     namespace: dict[str, Any] = {}
-    exec(compile(block, str(DOC), "exec"), namespace)
+    exec(compile(block, str(doc), "exec"), namespace)
     fn: Callable[..., bool] = namespace["verify"]
     return fn
 
 
-@pytest.mark.parametrize("check", [verify, doc_verify()], ids=["module", "docs"])
+@pytest.mark.parametrize(
+    "check", [verify, doc_verify(), doc_verify(README)], ids=["module", "docs", "readme"]
+)
 def test_verify_accepts_fresh_signed_bodies_and_rejects_the_rest(check: Callable[..., bool]) -> None:
     secret, body = "whsec_abc0123456789", b'{"id":"e1","type":"drift.detected"}'
     now = int(time.time())

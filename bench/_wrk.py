@@ -147,8 +147,13 @@ def run_wrk(
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
-    output = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        output = proc.stdout.read().decode(errors="replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:  # Ctrl-C: wrk must not outlive the benchmark
+        proc.kill()
+        proc.wait()
+        raise
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
     line = next((ln for ln in output.splitlines() if ln.startswith("BENCH_JSON ")), None)

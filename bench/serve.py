@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     require_wrk()
     only = set(args.only or ["mlflow", "sqlite", "postgres"])
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT is ignored
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-bench-"))
     servers = Servers(tmp)
     pg_url: str | None = None

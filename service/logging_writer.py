@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service import repository
+from service.batching import drain
 
 log = logging.getLogger("driftloop.writer")
 
@@ -49,22 +50,15 @@ class PredictionLogWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def _drain(self, batch: list[tuple[list[dict[str, Any]], float, asyncio.Future[None]]], n: int) -> int:
-        while n < self._max_rows and not self._queue.empty():
-            item = self._queue.get_nowait()
-            batch.append(item)
-            n += len(item[0])
-        return n
-
     async def _run(self) -> None:
         while True:
             await self._slots.acquire()  # while every slot is busy, rows pile up into the next group
             first = await self._queue.get()
             batch = [first]
-            n = self._drain(batch, len(first[0]))
+            n = drain(self._queue, batch, len(first[0]), self._max_rows)
             if len(batch) == 1 and self._wait > 0:
                 await asyncio.sleep(self._wait)
-                n = self._drain(batch, n)
+                n = drain(self._queue, batch, n, self._max_rows)
             flush = asyncio.create_task(self._flush(batch))
             self._flushes.add(flush)
             flush.add_done_callback(self._flushes.discard)

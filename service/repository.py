@@ -88,44 +88,20 @@ def save_reference(
     """Insert or replace the reference profile of one model version."""
     row = get_reference(session, model_name=model_name, model_version=model_version)
     if row is None:
-        try:  # two checks may fit the same missing profile at once: the first insert wins
-            return _insert_reference(
-                session, model_name=model_name, model_version=model_version, source=source, n_rows=n_rows,
-                profile_json=profile_json, sample_json=sample_json,
-            )  # fmt: skip
-        except sa.exc.IntegrityError:
-            session.rollback()
-            row = get_reference(session, model_name=model_name, model_version=model_version)
-            assert row is not None
-            return row
-    row.source, row.n_rows, row.profile, row.sample = source, n_rows, profile_json, sample_json
-    row.created_at = utcnow()
+        row = ReferenceProfileRow(
+            model_name=model_name, model_version=model_version, source=source, n_rows=n_rows,
+            profile=profile_json, sample=sample_json, created_at=utcnow(),
+        )  # fmt: skip
+    else:
+        row.source, row.n_rows, row.profile, row.sample = source, n_rows, profile_json, sample_json
+        row.created_at = utcnow()
     session.add(row)
-    session.commit()
-    session.refresh(row)
-    return row
-
-
-def _insert_reference(
-    session: Session,
-    *,
-    model_name: str,
-    model_version: str,
-    source: str,
-    n_rows: int,
-    profile_json: str,
-    sample_json: str,
-) -> ReferenceProfileRow:
-    row = ReferenceProfileRow(
-        model_name=model_name,
-        model_version=model_version,
-        created_at=utcnow(),
-        source=source,
-        n_rows=n_rows,
-        profile=profile_json,
-        sample=sample_json,
-    )
-    session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:  # two checks fitted the same missing profile at once: the first insert wins
+        session.rollback()
+        existing = get_reference(session, model_name=model_name, model_version=model_version)
+        assert existing is not None
+        return existing
     session.refresh(row)
     return row

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from service.batching import drain
 from service.schema import Column
 
 log = logging.getLogger("driftloop.serving")
@@ -182,21 +183,14 @@ class MicroBatcher:
         await self._queue.put((rows, future))
         return await future
 
-    def _drain(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[BatchOutput]]], n: int) -> int:
-        while n < self._max_rows and not self._queue.empty():
-            item = self._queue.get_nowait()
-            batch.append(item)
-            n += len(item[0])
-        return n
-
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()
             batch = [first]
-            n = self._drain(batch, len(first[0]))
+            n = drain(self._queue, batch, len(first[0]), self._max_rows)
             if len(batch) == 1 and self._wait > 0 and n < self._max_rows:
                 await asyncio.sleep(self._wait)
-                n = self._drain(batch, n)
+                n = drain(self._queue, batch, n, self._max_rows)
             await self._predict_batch(batch)
 
     async def _predict_batch(

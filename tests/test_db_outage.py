@@ -48,7 +48,7 @@ def test_database_outage_gives_503s_then_recovers(
     recovery = after_ok[0] - up_at if after_ok else float("inf")
     n503 = sum(s == 503 for _, s in during)
     missing = set(stats.ids) - logged_ids(pg_database, stats.ids)
-    slowest = max(stats.latencies)
+    slowest = max(stats.latencies, default=float("inf"))
     print(
         f"db outage {outage:.0f}s: statuses={dict(stats.statuses)} conn_errors={dict(stats.errors)} "
         f"503_during={n503} "

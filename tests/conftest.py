@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
+from retrain.registry import Registry
 from service.db import upgrade
 from tests.support import FakeRegistry, train_demo_estimator
+from tests.support_mlflow import MlflowServer
 
 PG_ADMIN_URL = os.environ.get("DRIFTLOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -83,3 +88,40 @@ def demo_estimator() -> Pipeline:
 @pytest.fixture
 def fake_registry(demo_estimator: Pipeline) -> FakeRegistry:
     return FakeRegistry("demo", {"1": demo_estimator}, "1")
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, fully migrated MLflow SQLite store; migrating takes ~1.5 s, copying it ~1 ms."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def registry(tmp_path: Path, migrated_db: Path) -> Registry:
+    """A Registry on a private SQLite store with artifacts under ``tmp_path``."""
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(migrated_db, db)
+    return Registry(f"sqlite:///{db}", artifact_location=str(tmp_path / "artifacts"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path) -> Iterator[str]:
+    """A real ``mlflow server`` on a loopback port with proxied artifacts; yields its URI."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(migrated_db, root / "mlflow.db")
+    try:
+        server = MlflowServer(root, _free_port()).start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.uri
+    finally:
+        server.stop()

@@ -167,5 +167,26 @@ def scheduler_command() -> None:
         _fail(str(exc))
 
 
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Scratch folder (wiped at start unless --keep).")] = Path(
+        "data/demo"
+    ),
+    port: Annotated[int, typer.Option(help="Port of the demo service.")] = 8000,
+    rows: Annotated[int, typer.Option(min=1500, help="Generated rows replayed before the trickle.")] = 3000,
+    keep: Annotated[bool, typer.Option(help="Keep the data folder of a previous demo.")] = False,
+    exit_when_done: Annotated[bool, typer.Option(help="Stop the service once the loop has closed.")] = False,
+) -> None:
+    """Watch the whole loop in the terminal: traffic, drift, episode, webhook, retrain, promotion."""
+    from service.demo import DemoOptions, run_demo
+
+    options = DemoOptions(data_dir=data_dir, port=port, rows=rows, keep=keep, exit_when_done=exit_when_done)
+    try:
+        code = run_demo(options)
+    except KeyboardInterrupt:
+        code = 130
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":
     app(prog_name="driftloop")

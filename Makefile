@@ -50,8 +50,7 @@ bench-monitor: install
 bench-loop: install
 	$(BIN)/python -m bench.loop
 
-demo: install
-	$(BIN)/driftloop db upgrade
+demo: install  # migrates and bootstraps its own scratch folder (data/demo)
 	$(BIN)/driftloop demo
 
 clean:

@@ -317,8 +317,14 @@ def _log_tail(opts: DemoOptions, lines: int = 30) -> str:
     return "\n".join(kept[-lines:])
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(opts: DemoOptions, out: Any = None) -> int:
     """Tell the story; returns the exit code (0 when every chapter was seen)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo like Ctrl-C: service included
     n = Narrator(out)
     opts = DemoOptions(**{**opts.__dict__, "data_dir": opts.data_dir.resolve()})
     token = secrets.token_urlsafe(24)

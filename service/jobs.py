@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.events import emit
-from service.models import Episode, RetrainJob, utcnow
+from service.models import DriftRun, Episode, RetrainJob, utcnow
 from service.repository import dumps
 
 log = logging.getLogger("driftloop.jobs")
@@ -98,42 +98,59 @@ def automatic_allowed(session: Session, *, model_name: str, settings: Settings) 
     return None
 
 
+def _covered(episode: Episode, last_breach: DriftRun | None, job: RetrainJob | None) -> bool:
+    """Whether `job` (the latest one created since the episode opened) answers the episode's breaches.
+
+    A job covers breaches seen before it finished, and breaches of the version it replaced; a breach
+    after a rejected or failed job (the champion is still breaking) asks for another retrain.
+    """
+    if job is None:
+        return False
+    if job.status in ACTIVE or last_breach is None or job.finished_at is None:
+        return True
+    if last_breach.finished_at <= job.finished_at:
+        return True
+    return job.status == "succeeded" and last_breach.model_version == job.champion_version
+
+
 def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[RetrainJob]:
-    """Queue one retrain for newly opened episodes (idempotent: an episode opened before an existing job
-    was created is covered by it, so a drift and a performance episode of one breach cause one retrain)."""
+    """Queue a retrain for open episodes that no job answers yet, within cooldown and daily budget.
+
+    One job answers every episode open when it starts, so a drift and a performance episode of one
+    breach cause one retrain; an episode that keeps breaching after a rejected retrain gets another.
+    """
     if not settings.retrain_on_episode:
         return []
-    queued: list[RetrainJob] = []
     with Session(engine, expire_on_commit=False) as session:
         episodes = session.exec(
             select(Episode)
             .where(Episode.model_name == settings.model_name, Episode.status == "open")
-            # covered: a job created after the episode opened already trains on its data
-            .where(
-                ~sa.exists().where(
-                    RetrainJob.model_name == Episode.model_name,  # type: ignore[arg-type]
-                    col(RetrainJob.created_at) >= col(Episode.opened_at),
-                )
-            )
             .order_by(col(Episode.opened_at))
         ).all()
         for episode in episodes:
+            job = session.exec(
+                select(RetrainJob)
+                .where(
+                    RetrainJob.model_name == episode.model_name, RetrainJob.created_at >= episode.opened_at
+                )
+                .order_by(col(RetrainJob.created_at).desc())
+            ).first()
+            if _covered(episode, session.get(DriftRun, episode.last_run_id), job):
+                continue
             blocked = automatic_allowed(session, model_name=settings.model_name, settings=settings)
             if blocked:
                 log.info("episode %s: retrain not started (%s)", episode.id, blocked)
-                break
+                return []
             result = enqueue(
                 engine,
                 model_name=settings.model_name,
                 trigger="episode",
-                reason=f"{episode.kind} episode {episode.id} opened",
+                reason=f"{episode.kind} episode {episode.id} breached",
                 episode_id=episode.id,
                 drift_run_id=episode.last_run_id,
             )
-            if result.created:
-                queued.append(result.job)
-            break  # the job covers every episode open now
-    return queued
+            return [result.job] if result.created else []
+    return []
 
 
 def labeled_rows(

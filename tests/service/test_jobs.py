@@ -140,18 +140,23 @@ def test_unreachable_registry_fails_the_job(
     assert events_of(engine)[-1] == "retrain.failed"
 
 
-def _episode(engine: sa.Engine, run_id: int) -> int:
-    now = utcnow()
+def _breach_run(engine: sa.Engine, run_id: int, *, version: str = "1", at: datetime | None = None) -> None:
+    now = at or utcnow()
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 "INSERT INTO drift_runs (id, window_key, kind, trigger, model_name, model_version,"
                 " window_start, window_end, n_rows, status, dataset_drift, drift_share, is_breach, summary,"
-                " started_at, finished_at, duration_ms) VALUES (:id, :key, 'drift', 'schedule', :name, '1',"
-                " :now, :now, 10, 'drift', true, 1.0, true, '{}', :now, :now, 1)"
+                " started_at, finished_at, duration_ms) VALUES (:id, :key, 'drift', 'schedule', :name,"
+                " :version, :now, :now, 10, 'drift', true, 1.0, true, '{}', :now, :now, 1)"
             ),
-            {"id": run_id, "key": f"k{run_id}", "name": NAME, "now": now},
+            {"id": run_id, "key": f"k{run_id}", "name": NAME, "now": now, "version": version},
         )
+
+
+def _episode(engine: sa.Engine, run_id: int) -> int:
+    now = utcnow()
+    _breach_run(engine, run_id, at=now)
     with Session(engine) as session:
         ep = Episode(model_name=NAME, kind="drift", status="open", opened_at=now, first_run_id=run_id,
                      last_run_id=run_id)  # fmt: skip
@@ -195,3 +200,42 @@ def test_stale_running_job_is_failed(sqlite_url: str) -> None:
         row = session.get(RetrainJob, job.id)
         assert row is not None and row.status == "failed" and row.active_key is None
         assert "worker stopped" in (row.error or "")
+
+
+def _extend(engine: sa.Engine, episode_id: int, run_id: int, *, version: str) -> None:
+    _breach_run(engine, run_id, version=version)
+    with Session(engine) as session:
+        episode = session.get(Episode, episode_id)
+        assert episode is not None
+        episode.last_run_id = run_id
+        session.add(episode)
+        session.commit()
+
+
+def _finish(engine: sa.Engine, job_id: int | None, status: str, champion: str) -> None:
+    with Session(engine) as session:
+        row = session.get(RetrainJob, job_id)
+        assert row is not None
+        row.status, row.active_key, row.champion_version = status, None, champion
+        row.finished_at = utcnow()
+        session.add(row)
+        session.commit()
+
+
+def test_an_episode_that_keeps_breaching_after_a_rejected_retrain_gets_another(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    settings = settings_for(sqlite_url)
+    episode = _episode(engine, 1)
+    (first,) = jobs.trigger_for_open_episodes(engine, settings)
+    _extend(engine, episode, 2, version="1")  # breaches while the job runs: answered by that job
+    assert jobs.trigger_for_open_episodes(engine, settings) == []
+    _finish(engine, first.id, "rejected", champion="1")
+    assert jobs.trigger_for_open_episodes(engine, settings) == []  # nothing new since it finished
+    _extend(engine, episode, 3, version="1")  # the champion is still breaking
+    (second,) = jobs.trigger_for_open_episodes(engine, settings)
+    assert second.id != first.id and second.episode_id == episode
+    _finish(engine, second.id, "succeeded", champion="1")
+    _extend(engine, episode, 4, version="1")  # late window of the replaced version: no new retrain
+    assert jobs.trigger_for_open_episodes(engine, settings) == []
+    _extend(engine, episode, 5, version="2")  # the new champion breaches too
+    assert len(jobs.trigger_for_open_episodes(engine, settings)) == 1

@@ -36,7 +36,7 @@ BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "topology-admin-token"
 POLL_SECONDS = 1.0
 WINDOW = 500
-V1_ROWS, V2_ROWS = 3000, 500
+V1_ROWS, V2_ROWS = 3000, 500  # sent before / after waiting for the promotion (it may land mid-stream)
 
 
 def call(port: int, method: str, path: str, body: Any = None, admin: bool = False) -> tuple[int, Any]:
@@ -276,7 +276,12 @@ def run_topology(top: Topology, n_api: int, n_schedulers: int) -> dict[str, floa
         assert sorted(by_version) == ["1", "2"], by_version
         for version, indexes in by_version.items():
             assert sorted(indexes) == list(range(len(indexes))), (version, sorted(indexes))
-        assert len(by_version["1"]) == served["1"] // WINDOW, (by_version, served)
+        # the monitor checks the champion's windows: a version 1 window completed just before the promotion
+        # may stay unchecked by design, none before it (version 2's count is exact: waited for above)
+        assert served["1"] // WINDOW - 1 <= len(by_version["1"]) <= served["1"] // WINDOW, (
+            by_version,
+            served,
+        )
 
         # one retrain for the breach; no episode has two jobs
         episodes = _rows(engine, "SELECT id, kind, opened_at FROM episodes")

@@ -44,3 +44,18 @@ def test_bad_max_rows() -> None:
         domain_classifier({"a": np.zeros(3)}, {"a": np.zeros(3)}, max_rows=2)
     with pytest.raises(ValueError):
         CheckOptions(multivariate_max_rows=2)
+
+
+def test_small_clean_windows_rarely_false_alarm() -> None:
+    """A monitor runs the classifier on every window: on small clean windows it must stay quiet (pooled
+    out-of-fold scores of several models once flagged about half of the 200-row windows)."""
+    rng = np.random.default_rng(7)
+    reference = correlated(rng, 5000, 1.0)
+    alarms = sum(domain_classifier(reference, correlated(rng, 200, 1.0), seed=i).is_drift for i in range(60))
+    assert alarms <= 3  # at most 5% of 60 windows
+
+
+def test_small_window_with_a_flipped_correlation_is_still_caught() -> None:
+    rng = np.random.default_rng(8)
+    res = domain_classifier(correlated(rng, 5000, 1.0), correlated(rng, 500, -1.0))
+    assert res.is_drift and res.auc > 0.8

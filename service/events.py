@@ -28,7 +28,7 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
-def emit(
+def add_event(
     session: Session,
     *,
     type: str,
@@ -38,9 +38,7 @@ def emit(
     data: dict[str, Any] | None = None,
     links: dict[str, str] | None = None,
 ) -> Event:
-    """Add an event and one pending delivery per enabled webhook subscribed to `type` (no commit)."""
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type!r}; valid: {', '.join(EVENT_TYPES)}")
+    """Add (and flush) one event row without deliveries; `emit` is what state changes call."""
     now = utcnow()
     event_id = str(uuid.uuid4())
     payload = {
@@ -62,8 +60,31 @@ def emit(
     )
     session.add(event)
     session.flush()  # no ORM relationship orders the inserts: the event row must precede its deliveries
+    return event
+
+
+def emit(
+    session: Session,
+    *,
+    type: str,
+    model_name: str,
+    model_version: str | None,
+    summary: str,
+    data: dict[str, Any] | None = None,
+    links: dict[str, str] | None = None,
+) -> Event:
+    """Add an event and one pending delivery per enabled webhook subscribed to `type` (no commit)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}; valid: {', '.join(EVENT_TYPES)}")
+    event = add_event(
+        session, type=type, model_name=model_name, model_version=model_version, summary=summary, data=data,
+        links=links,
+    )  # fmt: skip
     for hook in session.exec(select(Webhook).where(Webhook.enabled == True)).all():  # noqa: E712
         if type in orjson.loads(hook.event_types):
             assert hook.id is not None
-            session.add(Delivery(event_id=event_id, webhook_id=hook.id, next_attempt_at=now, created_at=now))
+            session.add(
+                Delivery(event_id=event.id, webhook_id=hook.id, next_attempt_at=event.created_at,
+                         created_at=event.created_at)
+            )  # fmt: skip
     return event

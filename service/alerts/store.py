@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from service.events import add_event
 from service.models import Delivery, DeliveryAttempt, Event, Webhook, utcnow
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -77,29 +77,13 @@ def delete_webhook(session: Session, *, hook: Webhook) -> None:
 def queue_test_event(session: Session, *, hook: Webhook, model_name: str, public_url: str) -> Delivery:
     """A `webhook.test` event delivered to this hook only (emit() would fan out to every subscriber)."""
     assert hook.id is not None
-    now = utcnow()
-    event_id = str(uuid.uuid4())
-    payload = {
-        "id": event_id,
-        "type": TEST_EVENT_TYPE,
-        "time": now.isoformat(),
-        "model": {"name": model_name, "version": None},
-        "summary": f"Test delivery to webhook {hook.id} from driftloop.",
-        "data": {"webhook_id": hook.id},
-        "links": {"dashboard": public_url.rstrip("/") + "/"},
-    }
-    session.add(
-        Event(
-            id=event_id,
-            type=TEST_EVENT_TYPE,
-            created_at=now,
-            model_name=model_name,
-            model_version=None,
-            payload=orjson.dumps(payload).decode(),
-        )
-    )
-    session.flush()  # no relationship() between the tables, so make the event row exist first
-    delivery = Delivery(event_id=event_id, webhook_id=hook.id, next_attempt_at=now, created_at=now)
+    event = add_event(
+        session, type=TEST_EVENT_TYPE, model_name=model_name, model_version=None,
+        summary=f"Test delivery to webhook {hook.id} from driftloop.", data={"webhook_id": hook.id},
+        links={"dashboard": public_url.rstrip("/") + "/"},
+    )  # fmt: skip
+    now = event.created_at
+    delivery = Delivery(event_id=event.id, webhook_id=hook.id, next_attempt_at=now, created_at=now)
     session.add(delivery)
     session.commit()
     session.refresh(delivery)

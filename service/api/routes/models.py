@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
@@ -14,6 +15,8 @@ from service.api.deps import AdminDep, RuntimeDep
 from service.api.routes._responses import errors
 from service.events import emit
 from service.runtime import Runtime
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=errors(401, 403, 409, 503))
 
@@ -41,6 +44,18 @@ class SchemaColumn(BaseModel):
     name: str
     type: str
     required: bool
+
+
+async def _off_loop(fn: Callable[[Runtime], T], runtime: Runtime) -> T:
+    """Run a blocking registry call in a thread; a registry that cannot be reached is a 503."""
+    try:
+        return await asyncio.to_thread(fn, runtime)
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(
+            503, f"model registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
+        ) from None
 
 
 def _registry(runtime: Runtime) -> Any:
@@ -71,14 +86,7 @@ def _versions(runtime: Runtime) -> list[ModelVersionPublic]:
 
 @router.get("", response_model=ModelsResponse)
 async def list_models(runtime: RuntimeDep) -> ModelsResponse:
-    try:
-        versions = await asyncio.to_thread(_versions, runtime)
-    except HTTPException:
-        raise
-    except Exception as exc:
-        raise HTTPException(
-            503, f"model registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
-        ) from None
+    versions = await _off_loop(_versions, runtime)
     holder = runtime.holder
     return ModelsResponse(
         name=runtime.settings.model_name,
@@ -130,13 +138,6 @@ def _rollback(runtime: Runtime) -> RollbackResponse:
 
 @router.post("/rollback", response_model=RollbackResponse, dependencies=[AdminDep])
 async def rollback(runtime: RuntimeDep) -> RollbackResponse:
-    try:
-        result = await asyncio.to_thread(_rollback, runtime)
-    except HTTPException:
-        raise
-    except Exception as exc:
-        raise HTTPException(
-            503, f"model registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
-        ) from None
+    result = await _off_loop(_rollback, runtime)
     await runtime.holder.refresh()  # this process serves the restored champion at once
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -99,15 +100,22 @@ def compare_performance(
     metric: str = "accuracy",
     tolerance: float = 0.05,
     relative: bool = False,
+    n_current: int | None = None,
+    z: float = 2.0,
 ) -> PerformanceResult:
     """Flag a metric that is worse than the reference by more than ``tolerance`` (absolute, or a fraction
     of the reference value when ``relative``).
+
+    With ``n_current`` (rows behind the current accuracy) the threshold also leaves ``z`` binomial standard
+    errors of sampling slack, so a small window's chance dip is not called a degradation.
 
     Examples
     --------
     >>> r = compare_performance({"accuracy": 0.80}, {"accuracy": 0.90}, metric="accuracy", tolerance=0.05)
     >>> r.is_drift, round(r.delta, 2), round(r.threshold, 2)
     (True, -0.1, 0.85)
+    >>> compare_performance({"accuracy": 0.80}, {"accuracy": 0.90}, tolerance=0.05, n_current=100).is_drift
+    False
     """
     valid = HIGHER_IS_BETTER + LOWER_IS_BETTER
     if metric not in valid:
@@ -116,6 +124,8 @@ def compare_performance(
         raise ValueError(f"metric {metric!r} missing from current or reference metrics")
     value, ref = float(current[metric]), float(reference[metric])
     margin = tolerance * abs(ref) if relative else tolerance
+    if n_current and metric == "accuracy" and 0.0 < ref < 1.0:
+        margin += z * math.sqrt(ref * (1.0 - ref) / n_current)
     threshold = ref - margin if metric in HIGHER_IS_BETTER else ref + margin
     worse = value < threshold if metric in HIGHER_IS_BETTER else value > threshold
     return PerformanceResult(

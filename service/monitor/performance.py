@@ -76,7 +76,9 @@ def realized(data: LabeledData, metric: str) -> Realized:
     return Realized("classification", chosen, m)
 
 
-def compare(current: Realized, reference: dict[str, float], tolerance: float) -> PerformanceResult | None:
+def compare(
+    current: Realized, reference: dict[str, float], tolerance: float, n_rows: int | None = None
+) -> PerformanceResult | None:
     if current.metric not in reference:
         return None
     assert current.metric in HIGHER_IS_BETTER + LOWER_IS_BETTER
@@ -86,4 +88,5 @@ def compare(current: Realized, reference: dict[str, float], tolerance: float) ->
         metric=current.metric,
         tolerance=tolerance,
         relative=current.metric in ("rmse", "mae"),
+        n_current=n_rows,
     )

@@ -271,7 +271,9 @@ class Monitor:
         data = read_labeled_window(self.engine, window)
         current = performance.realized(data, s.performance_metric)
         reference, source = self._reference_performance(window)
-        compared = performance.compare(current, reference, s.performance_tolerance) if reference else None
+        compared = (
+            performance.compare(current, reference, s.performance_tolerance, n_rows=n) if reference else None
+        )
         baseline = compared is None and window.mode in ("rows", "time")
         summary: dict[str, Any] = {
             "window": window.describe(),

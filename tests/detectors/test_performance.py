@@ -35,3 +35,12 @@ def test_regression_and_comparison_directions() -> None:
     assert ok.to_dict()["delta"] == pytest.approx(-0.02)
     with pytest.raises(ValueError, match="valid: accuracy"):
         compare_performance({}, {}, metric="auc")
+
+
+def test_sampling_slack_shrinks_with_window_size() -> None:
+    from detectors.performance import compare_performance
+
+    drop = {"accuracy": 0.82}, {"accuracy": 0.90}
+    assert not compare_performance(*drop, tolerance=0.05, n_current=150).is_drift  # 2 se = 0.049
+    assert compare_performance(*drop, tolerance=0.05, n_current=20_000).is_drift
+    assert compare_performance(*drop, tolerance=0.05).is_drift  # no window size: tolerance alone

@@ -90,12 +90,12 @@ def monitor_jobs(monitor: Monitor) -> list[JobSpec]:
 
 def loop_jobs(settings: Settings, registry: Any) -> list[JobSpec]:
     """The rest of the loop: webhook delivery and retraining (trigger on episodes, run queued jobs)."""
-    from service import jobs
+    from service import jobs, retrain_triggers
     from service.alerts.background import JOB_NAME, WATCHDOG_SECONDS, ensure_dispatcher
 
     def trigger(s: Settings, e: sa.Engine) -> None:
         jobs.fail_stale(e, settings=s, older_than_seconds=s.retrain_timeout_seconds)
-        jobs.trigger_for_open_episodes(e, s)
+        retrain_triggers.trigger_for_open_episodes(e, s)
 
     specs = [
         JobSpec(JOB_NAME, ensure_dispatcher, WATCHDOG_SECONDS, lease=False),

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from retrain.bootstrap import bootstrap_demo
 from retrain.registry import Registry
 from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
-from service import jobs, repository
+from service import jobs, repository, retrain_triggers
 from service.config import Settings
 from service.db import make_engine
 from service.models import Episode, Event, RetrainJob, utcnow
@@ -170,9 +170,9 @@ def test_open_episode_triggers_once_within_cooldown_and_budget(sqlite_url: str) 
     engine = make_engine(sqlite_url)
     first = _episode(engine, 1)
     settings = settings_for(sqlite_url, retrain_cooldown_seconds=3600)
-    (job,) = jobs.trigger_for_open_episodes(engine, settings)
+    (job,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
     assert job.episode_id == first and job.trigger == "episode" and job.drift_run_id == 1
-    assert jobs.trigger_for_open_episodes(engine, settings) == []  # idempotent per episode
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []  # idempotent per episode
     with Session(engine) as session:  # finish it, then a second episode inside the cooldown waits
         row = session.get(RetrainJob, job.id)
         assert row is not None
@@ -180,10 +180,12 @@ def test_open_episode_triggers_once_within_cooldown_and_budget(sqlite_url: str) 
         session.add(row)
         session.commit()
     _episode(engine, 2)
-    assert jobs.trigger_for_open_episodes(engine, settings) == []
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []
     no_cooldown = settings_for(sqlite_url, retrain_cooldown_seconds=0, retrain_daily_budget=1)
-    assert jobs.trigger_for_open_episodes(engine, no_cooldown) == []  # budget of 1 already used today
-    assert len(jobs.trigger_for_open_episodes(engine, settings_for(sqlite_url))) == 1
+    assert (
+        retrain_triggers.trigger_for_open_episodes(engine, no_cooldown) == []
+    )  # budget of 1 already used today
+    assert len(retrain_triggers.trigger_for_open_episodes(engine, settings_for(sqlite_url))) == 1
 
 
 def test_stale_running_job_is_failed(sqlite_url: str) -> None:
@@ -226,16 +228,16 @@ def test_an_episode_that_keeps_breaching_after_a_rejected_retrain_gets_another(s
     engine = make_engine(sqlite_url)
     settings = settings_for(sqlite_url)
     episode = _episode(engine, 1)
-    (first,) = jobs.trigger_for_open_episodes(engine, settings)
+    (first,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
     _extend(engine, episode, 2, version="1")  # breaches while the job runs: answered by that job
-    assert jobs.trigger_for_open_episodes(engine, settings) == []
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []
     _finish(engine, first.id, "rejected", champion="1")
-    assert jobs.trigger_for_open_episodes(engine, settings) == []  # nothing new since it finished
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []  # nothing new since it finished
     _extend(engine, episode, 3, version="1")  # the champion is still breaking
-    (second,) = jobs.trigger_for_open_episodes(engine, settings)
+    (second,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
     assert second.id != first.id and second.episode_id == episode
     _finish(engine, second.id, "succeeded", champion="1")
     _extend(engine, episode, 4, version="1")  # late window of the replaced version: no new retrain
-    assert jobs.trigger_for_open_episodes(engine, settings) == []
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []
     _extend(engine, episode, 5, version="2")  # the new champion breaches too
-    assert len(jobs.trigger_for_open_episodes(engine, settings)) == 1
+    assert len(retrain_triggers.trigger_for_open_episodes(engine, settings)) == 1

@@ -1,0 +1,88 @@
+"""When a breach asks for a retrain: open episodes that no job answers yet, within cooldown and budget.
+
+The scheduler polls this (crash-safe: a hook after the episode's commit could be lost), and one job
+answers every episode open when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from service.config import Settings
+from service.jobs import ACTIVE, enqueue
+from service.models import DriftRun, Episode, RetrainJob, utcnow
+
+log = logging.getLogger("driftloop.jobs")
+
+
+def automatic_allowed(session: Session, *, model_name: str, settings: Settings) -> str | None:
+    """Why an automatic retrain may not start now (cooldown, daily budget), or None if it may."""
+    now = utcnow()
+    automatic = select(RetrainJob).where(RetrainJob.model_name == model_name, RetrainJob.trigger != "manual")
+    last = session.exec(automatic.order_by(col(RetrainJob.created_at).desc())).first()
+    if last is not None and now - last.created_at < timedelta(seconds=settings.retrain_cooldown_seconds):
+        return f"cooldown: last automatic retrain at {last.created_at.isoformat()}"
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = session.exec(automatic.where(col(RetrainJob.created_at) >= midnight)).all()
+    if len(today) >= settings.retrain_daily_budget:
+        return f"daily budget of {settings.retrain_daily_budget} automatic retrains used"
+    return None
+
+
+def _covered(episode: Episode, last_breach: DriftRun | None, job: RetrainJob | None) -> bool:
+    """Whether `job` (the latest one created since the episode opened) answers the episode's breaches.
+
+    A job covers breaches seen before it finished, and breaches of the version it replaced; a breach
+    after a rejected or failed job (the champion is still breaking) asks for another retrain.
+    """
+    if job is None:
+        return False
+    if job.status in ACTIVE or last_breach is None or job.finished_at is None:
+        return True
+    if last_breach.finished_at <= job.finished_at:
+        return True
+    return job.status == "succeeded" and last_breach.model_version == job.champion_version
+
+
+def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[RetrainJob]:
+    """Queue a retrain for open episodes that no job answers yet, within cooldown and daily budget.
+
+    One job answers every episode open when it starts, so a drift and a performance episode of one
+    breach cause one retrain; an episode that keeps breaching after a rejected retrain gets another.
+    """
+    if not settings.retrain_on_episode:
+        return []
+    with Session(engine, expire_on_commit=False) as session:
+        episodes = session.exec(
+            select(Episode)
+            .where(Episode.model_name == settings.model_name, Episode.status == "open")
+            .order_by(col(Episode.opened_at))
+        ).all()
+        for episode in episodes:
+            job = session.exec(
+                select(RetrainJob)
+                .where(
+                    RetrainJob.model_name == episode.model_name, RetrainJob.created_at >= episode.opened_at
+                )
+                .order_by(col(RetrainJob.created_at).desc())
+            ).first()
+            if _covered(episode, session.get(DriftRun, episode.last_run_id), job):
+                continue
+            blocked = automatic_allowed(session, model_name=settings.model_name, settings=settings)
+            if blocked:
+                log.info("episode %s: retrain not started (%s)", episode.id, blocked)
+                return []
+            result = enqueue(
+                engine,
+                model_name=settings.model_name,
+                trigger="episode",
+                reason=f"{episode.kind} episode {episode.id} breached",
+                episode_id=episode.id,
+                drift_run_id=episode.last_run_id,
+            )
+            return [result.job] if result.created else []
+    return []

@@ -34,6 +34,25 @@ MARKER = ".driftloop-demo"  # only a folder carrying it is ever wiped
 BATCH = 100
 WINDOW = 500
 
+# Settings that make the whole loop happen in seconds on generated traffic (the demo and the topology test).
+FAST_LOOP_ENV: dict[str, str] = {
+    "DRIFTLOOP_MODEL_POLL_SECONDS": "1",
+    "DRIFTLOOP_DRIFT_CHECK_INTERVAL": "1",
+    # 500-row windows: on fewer rows the distance tests flag clean data as drifted
+    "DRIFTLOOP_WINDOW_ROWS": str(WINDOW),
+    "DRIFTLOOP_MIN_WINDOW_ROWS": "250",
+    "DRIFTLOOP_PERFORMANCE_WINDOW_ROWS": "300",
+    "DRIFTLOOP_BREACH_K": "2",
+    "DRIFTLOOP_BREACH_M": "3",
+    "DRIFTLOOP_RETRAIN_POLL_SECONDS": "0.5",
+    "DRIFTLOOP_RETRAIN_MIN_ROWS": "300",
+    "DRIFTLOOP_RETRAIN_WINDOW_ROWS": "1000",
+    # one breach, one retrain: the performance episode that follows the drift one is inside the cooldown
+    "DRIFTLOOP_RETRAIN_COOLDOWN_SECONDS": "600",
+    "DRIFTLOOP_WEBHOOK_BACKOFF_SECONDS": "0.5",
+    "DRIFTLOOP_WEBHOOK_DISPATCH_INTERVAL": "0.5",
+}
+
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -57,20 +76,7 @@ def service_env(opts: DemoOptions, admin_token: str) -> dict[str, str]:
             "DRIFTLOOP_ADMIN_TOKEN": admin_token,
             "DRIFTLOOP_PUBLIC_URL": f"http://{opts.host}:{opts.port}",
             "DRIFTLOOP_EMBEDDED_SCHEDULER": "true",
-            "DRIFTLOOP_MODEL_POLL_SECONDS": "1",
-            "DRIFTLOOP_DRIFT_CHECK_INTERVAL": "1",
-            # 500-row windows: on fewer rows the distance tests flag clean data as drifted
-            "DRIFTLOOP_WINDOW_ROWS": str(WINDOW),
-            "DRIFTLOOP_MIN_WINDOW_ROWS": "250",
-            "DRIFTLOOP_PERFORMANCE_WINDOW_ROWS": "300",
-            "DRIFTLOOP_BREACH_K": "2",
-            "DRIFTLOOP_BREACH_M": "3",
-            "DRIFTLOOP_RETRAIN_POLL_SECONDS": "0.5",
-            "DRIFTLOOP_RETRAIN_MIN_ROWS": "300",
-            "DRIFTLOOP_RETRAIN_WINDOW_ROWS": "1000",
-            "DRIFTLOOP_RETRAIN_COOLDOWN_SECONDS": "600",  # one breach, one retrain
-            "DRIFTLOOP_WEBHOOK_BACKOFF_SECONDS": "0.5",
-            "DRIFTLOOP_WEBHOOK_DISPATCH_INTERVAL": "0.5",
+            **FAST_LOOP_ENV,
             "PYTHONUNBUFFERED": "1",
         }
     )

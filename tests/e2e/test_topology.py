@@ -29,13 +29,13 @@ import sqlalchemy as sa
 from bench._procs import Servers, free_port
 from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
 from service.db import make_engine
+from service.demo import FAST_LOOP_ENV, WINDOW
 from tests.conftest import _create_pg_database, _drop_pg_database, _pg_available, pg_url
 from tests.service.alerts_receiver import Receiver
 
 BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "topology-admin-token"
 POLL_SECONDS = 1.0
-WINDOW = 500
 V1_ROWS, V2_ROWS = 3000, 500  # sent before / after waiting for the promotion (it may land mid-stream)
 
 
@@ -122,22 +122,9 @@ def topology(tmp_path: Path, mlflow_server: str) -> Iterator[Topology]:
         "DRIFTLOOP_ADMIN_TOKEN": ADMIN_TOKEN,
         "PYTHONFAULTHANDLER": "1",
         "DRIFTLOOP_EMBEDDED_SCHEDULER": "false",
+        **FAST_LOOP_ENV,
         "DRIFTLOOP_MODEL_POLL_SECONDS": str(POLL_SECONDS),
-        "DRIFTLOOP_DRIFT_CHECK_INTERVAL": "1",
-        # 500-row windows: on fewer rows the distance tests flag clean windows, and a false episode
-        # would spend the single retrain on clean data
-        "DRIFTLOOP_WINDOW_ROWS": str(WINDOW),
-        "DRIFTLOOP_MIN_WINDOW_ROWS": "250",
-        "DRIFTLOOP_PERFORMANCE_WINDOW_ROWS": "300",
-        "DRIFTLOOP_BREACH_K": "2",
-        "DRIFTLOOP_BREACH_M": "3",
-        "DRIFTLOOP_RETRAIN_POLL_SECONDS": "0.5",
-        "DRIFTLOOP_RETRAIN_MIN_ROWS": "300",
-        "DRIFTLOOP_RETRAIN_WINDOW_ROWS": "1000",
-        # one breach, one retrain: the performance episode that follows the drift one is inside the cooldown
-        "DRIFTLOOP_RETRAIN_COOLDOWN_SECONDS": "600",
         "DRIFTLOOP_WEBHOOK_BACKOFF_SECONDS": "0.2",
-        "DRIFTLOOP_WEBHOOK_DISPATCH_INTERVAL": "0.5",
     }
     top = Topology(tmp_path, url, env, Servers(tmp_path))
     try:

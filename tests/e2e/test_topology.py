@@ -277,9 +277,18 @@ def run_topology(top: Topology, n_api: int, n_schedulers: int) -> dict[str, floa
         assert len(retrains) == 1 and retrains[0][1] == "succeeded", retrains
         assert retrains[0][0] in {e[0] for e in episodes}
 
-        # the receiver got every event once (the dispatchers of both schedulers never double-send)
-        event_ids = {r[0] for r in _rows(engine, "SELECT id FROM events")}
-        assert set(receiver.events) == event_ids, (sorted(receiver.events), sorted(event_ids))
+        # the receiver got every event once (the dispatchers of both schedulers never double-send); the
+        # version 2 checks waited for above may have emitted events after the first delivery wait
+        def all_received() -> bool:
+            pending = _rows(engine, "SELECT count(*) FROM deliveries WHERE status <> 'delivered'")[0][0]
+            event_ids = {r[0] for r in _rows(engine, "SELECT id FROM events")}
+            return pending == 0 and set(receiver.events) == event_ids
+
+        try:
+            wait_until(all_received, 30, "every event to reach the receiver")
+        except AssertionError as exc:
+            stored = sorted((str(r[0]), r[1]) for r in _rows(engine, "SELECT id, type FROM events"))
+            raise AssertionError(f"{exc}: received {sorted(receiver.events)}, stored {stored}") from None
         assert all(n == 1 for n in receiver.events.values()), receiver.events
         assert all(r.verified for r in receiver.requests)
         types = Counter(r.headers["x-driftloop-event-type"] for r in receiver.requests)

@@ -144,17 +144,13 @@ def build_scheduler(
 @asynccontextmanager
 async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
     """The scheduler inside `driftloop serve`: the champion is the version this process serves."""
-    from service.monitor.sources import RegistryReferences, holder_champion
+    from service.monitor.sources import serving_monitor
 
-    registry = getattr(runtime, "registry", None)
-    monitor = Monitor(
+    scheduler = build_scheduler(
         runtime.settings,
         runtime.engine,
-        champion_version=holder_champion(runtime.holder),
-        references=RegistryReferences(registry) if registry is not None else None,
-    )
-    scheduler = build_scheduler(
-        runtime.settings, runtime.engine, monitor=monitor, extra_jobs=loop_jobs(runtime.settings, registry)
+        monitor=serving_monitor(runtime),
+        extra_jobs=loop_jobs(runtime.settings, getattr(runtime, "registry", None)),
     )
     scheduler.start()
     log.info("embedded scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from service.monitor.runner import Monitor
 from service.serving import ModelHolder
 
 
@@ -50,3 +51,15 @@ def holder_champion(holder: ModelHolder) -> Callable[[str], str | None]:
         return None
 
     return champion_version
+
+
+def serving_monitor(runtime: Any) -> Monitor:
+    """The monitor of a serving process: its champion is the version it answers with, its references
+    come from the registry (none without one)."""
+    registry = getattr(runtime, "registry", None)
+    return Monitor(
+        runtime.settings,
+        runtime.engine,
+        champion_version=holder_champion(runtime.holder),
+        references=RegistryReferences(registry) if registry is not None else None,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -23,9 +23,10 @@ from service.api.routes.drift_schemas import (
     RunStatus,
 )
 from service.models import DriftRun, FeatureResult
-from service.monitor import ManualWindow, Monitor, NoTraffic
-from service.monitor.sources import RegistryReferences, holder_champion
+from service.monitor import ManualWindow, NoTraffic
+from service.monitor.sources import serving_monitor
 
+_S = TypeVar("_S", bound=Any)  # a select over DriftRun, whatever it selects
 router = APIRouter(
     prefix="/v1/drift", tags=["drift"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
 )
@@ -40,6 +41,16 @@ def _check_range(since: datetime | None, until: datetime | None) -> None:
             422,
             [{"loc": ["query", "since"], "msg": "since must be before until", "type": "value_error"}],
         )
+
+
+def _in_window(stmt: _S, since: datetime | None, until: datetime | None, model_version: str | None) -> _S:
+    if since is not None:
+        stmt = stmt.where(DriftRun.window_end >= since)
+    if until is not None:
+        stmt = stmt.where(DriftRun.window_end < until)
+    if model_version is not None:
+        stmt = stmt.where(DriftRun.model_version == model_version)
+    return stmt
 
 
 @router.get("/runs", response_model=RunPage)
@@ -57,12 +68,7 @@ def list_runs(
     """Runs of the served model, newest window first."""
     _check_range(since, until)
     stmt = select(DriftRun).where(DriftRun.model_name == runtime.settings.model_name)
-    if since is not None:
-        stmt = stmt.where(DriftRun.window_end >= since)
-    if until is not None:
-        stmt = stmt.where(DriftRun.window_end < until)
-    if model_version is not None:
-        stmt = stmt.where(DriftRun.model_version == model_version)
+    stmt = _in_window(stmt, since, until, model_version)
     if status is not None:
         stmt = stmt.where(DriftRun.status == status)
     if kind is not None:
@@ -131,12 +137,7 @@ def feature_history(
         .join(DriftRun, col(DriftRun.id) == FeatureResult.run_id)
         .where(FeatureResult.feature == name, DriftRun.model_name == runtime.settings.model_name)
     )
-    if since is not None:
-        stmt = stmt.where(DriftRun.window_end >= since)
-    if until is not None:
-        stmt = stmt.where(DriftRun.window_end < until)
-    if model_version is not None:
-        stmt = stmt.where(DriftRun.model_version == model_version)
+    stmt = _in_window(stmt, since, until, model_version)
     rows = session.exec(
         stmt.order_by(col(DriftRun.window_end).desc(), col(DriftRun.id).desc()).limit(limit)
     ).all()
@@ -166,13 +167,7 @@ def feature_history(
 @router.post("/check", response_model=RunDetail, dependencies=[AdminDep])
 def check_now(body: CheckRequest, session: SessionDep, runtime: RuntimeDep) -> RunDetail:
     """Check a window now (the same window asked again returns the stored run)."""
-    registry = getattr(runtime, "registry", None)
-    monitor = Monitor(
-        runtime.settings,
-        runtime.engine,
-        champion_version=holder_champion(runtime.holder),
-        references=RegistryReferences(registry) if registry is not None else None,
-    )
+    monitor = serving_monitor(runtime)
     manual = ManualWindow(start=body.start, end=body.end, last_n=body.last_n)
     try:
         run = monitor.check_now(body.kind, manual, version=body.model_version)

@@ -4,7 +4,8 @@ Per (model, kind) an episode *opens* at a breaching scheduled run when at least 
 scheduled runs (status drift / no_drift; insufficient_data and no_reference say nothing) breach, and
 *closes* when none of the last M do (hysteresis: a single clean window does not end it). The episode row and
 its event are written in the transaction of the run that caused them, and the scheduler's lease serializes
-runs of one model, so each transition happens exactly once.
+runs of one model, so each transition happens exactly once; a partial unique index (`uq_episodes_one_open`)
+refuses a second open episode of one model and kind even if that serialization ever failed.
 """
 
 from __future__ import annotations

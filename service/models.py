@@ -113,6 +113,17 @@ class FeatureResult(SQLModel, table=True):
 
 class Episode(SQLModel, table=True):
     __tablename__ = "episodes"
+    # at most one open episode per model and kind, whatever a scheduler's lease does
+    __table_args__ = (
+        sa.Index(
+            "uq_episodes_one_open",
+            "model_name",
+            "kind",
+            unique=True,
+            sqlite_where=sa.text("status = 'open'"),
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     model_name: str = Field(max_length=200, index=True)

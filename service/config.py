@@ -90,7 +90,11 @@ class Settings(BaseSettings):
     retrain_holdout_fraction: float = Field(
         default=0.3, gt=0, lt=1, description="Most recent share held out."
     )
-    retrain_min_rows: int = Field(default=200, ge=10, description="Labeled rows required to retrain.")
+    retrain_min_rows: int = Field(
+        default=200,
+        ge=10,
+        description="Labeled rows to retrain on (a drift episode waits for as many of its own).",
+    )
     retrain_margin: float = Field(default=0.0, ge=0, description="Challenger must beat champion by this.")
     retrain_poll_seconds: float = Field(default=2.0, gt=0, description="How often the worker looks for jobs.")
     retrain_timeout_seconds: float = Field(

@@ -1,7 +1,9 @@
 """When a breach asks for a retrain: open episodes that no job answers yet, within cooldown and budget.
 
 The scheduler polls this (crash-safe: a hook after the episode's commit could be lost), and one job
-answers every episode open when it starts.
+answers every episode open when it starts. A drift episode waits until `retrain_min_rows` predictions
+served since its first breaching window have labels: a challenger fitted only on labels from before the
+drift is the champion again, and its retrain would spend the cooldown that the useful one needs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.jobs import ACTIVE, enqueue
-from service.models import DriftRun, Episode, RetrainJob, utcnow
+from service.models import DriftRun, Episode, Feedback, Prediction, RetrainJob, utcnow
 
 log = logging.getLogger("driftloop.jobs")
 
@@ -48,6 +50,33 @@ def _covered(episode: Episode, last_breach: DriftRun | None, job: RetrainJob | N
     return job.status == "succeeded" and last_breach.model_version == job.champion_version
 
 
+def labels_since_breach(session: Session, episode: Episode) -> int:
+    """Labeled predictions of the episode's model served since the start of its first breaching window."""
+    first = session.get(DriftRun, episode.first_run_id)
+    if first is None:
+        return 0
+    stmt = (
+        select(sa.func.count())
+        .select_from(Prediction)
+        .join(Feedback, col(Feedback.prediction_id) == Prediction.id)
+        .where(Prediction.model_name == episode.model_name, col(Prediction.created_at) >= first.window_start)
+    )
+    return int(session.exec(stmt).one())
+
+
+def waiting_for_labels(session: Session, episode: Episode, settings: Settings) -> str | None:
+    """Why a drift episode's retrain waits (too few labels of the drifted traffic), or None."""
+    if episode.kind != "drift":
+        return None  # a performance breach is measured on labels: they are there
+    have = labels_since_breach(session, episode)
+    if have >= settings.retrain_min_rows:
+        return None
+    return f"waiting for labels of the drifted traffic ({have} of {settings.retrain_min_rows})"
+
+
+_logged_waits: set[int] = set()  # episodes whose wait was logged: once each, not at every poll
+
+
 def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[RetrainJob]:
     """Queue a retrain for open episodes that no job answers yet, within cooldown and daily budget.
 
@@ -71,6 +100,12 @@ def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[Ret
                 .order_by(col(RetrainJob.created_at).desc())
             ).first()
             if _covered(episode, session.get(DriftRun, episode.last_run_id), job):
+                continue
+            waiting = waiting_for_labels(session, episode, settings)
+            if waiting:
+                if episode.id is not None and episode.id not in _logged_waits:
+                    _logged_waits.add(episode.id)
+                    log.info("episode %s: retrain %s", episode.id, waiting)
                 continue
             blocked = automatic_allowed(session, model_name=settings.model_name, settings=settings)
             if blocked:

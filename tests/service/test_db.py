@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -30,12 +31,12 @@ def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
 
 
-def _run(session: Session) -> int:
+def _run(session: Session, model: str) -> int:
     now = datetime.now(UTC)
     run = DriftRun(
-        window_key=f"m:1:drift:{now.timestamp()}",
+        window_key=f"{model}:1:drift:{now.timestamp()}",
         kind="drift",
-        model_name="m",
+        model_name=model,
         model_version="1",
         window_start=now,
         window_end=now,
@@ -51,9 +52,9 @@ def _run(session: Session) -> int:
     return run.id
 
 
-def _episode(run_id: int, kind: str = "drift", status: str = "open") -> Episode:
+def _episode(model: str, run_id: int, kind: str = "drift", status: str = "open") -> Episode:
     return Episode(
-        model_name="m",
+        model_name=model,
         kind=kind,
         status=status,
         opened_at=datetime.now(UTC),
@@ -63,18 +64,22 @@ def _episode(run_id: int, kind: str = "drift", status: str = "open") -> Episode:
 
 
 def test_at_most_one_open_episode_per_model_and_kind(database_url: str) -> None:
+    model = f"db-test-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database is shared by the session's tests
     engine = make_engine(database_url)
     with Session(engine) as session:
-        run_id = _run(session)
+        run_id = _run(session, model)
         # closed episodes of the same kind and an open one of another kind do not conflict
-        session.add_all([_episode(run_id, status="closed"), _episode(run_id, status="closed")])
-        session.add_all([_episode(run_id), _episode(run_id, kind="performance")])
+        session.add_all([_episode(model, run_id, status="closed"), _episode(model, run_id, status="closed")])
+        session.add_all([_episode(model, run_id), _episode(model, run_id, kind="performance")])
+        session.add(_episode(f"{model}-other", run_id))  # another model's open drift episode
         session.commit()
 
-        session.add(_episode(run_id))
+        session.add(_episode(model, run_id))
         with pytest.raises(sa.exc.IntegrityError):
             session.commit()
         session.rollback()
-        opened = session.exec(select(Episode).where(Episode.status == "open")).all()
+        opened = session.exec(
+            select(Episode).where(Episode.model_name == model, Episode.status == "open")
+        ).all()
     engine.dispose()
     assert sorted(e.kind for e in opened) == ["drift", "performance"]

@@ -30,10 +30,19 @@ def settings_for(url: str, **overrides: object) -> Settings:
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
-def log_labeled(engine: sa.Engine, n: int, *, drift: DriftPlan | None = None, version: str = "1") -> None:
-    """Log `n` predictions with their true labels, one second apart, ending now."""
+def log_labeled(
+    engine: sa.Engine,
+    n: int,
+    *,
+    drift: DriftPlan | None = None,
+    version: str = "1",
+    start: datetime | None = None,
+    labeled: int | None = None,
+) -> None:
+    """Log `n` predictions one second apart, ending now (or from `start`); the first `labeled` (default
+    all) get their true labels."""
     df = generate(n, seed=5, drift=drift)
-    start = utcnow() - timedelta(seconds=n)
+    start = start or utcnow() - timedelta(seconds=n)
     rows, labels = [], []
     for i, record in enumerate(df[list(FEATURES)].to_dict(orient="records")):
         pid = str(uuid.uuid4())
@@ -53,7 +62,7 @@ def log_labeled(engine: sa.Engine, n: int, *, drift: DriftPlan | None = None, ve
         labels.append((pid, int(df[TARGET].iloc[i])))
     repository.insert_predictions(engine, rows=rows)
     with Session(engine) as session:
-        repository.record_feedback(session, items=labels)
+        repository.record_feedback(session, items=labels[:labeled])
 
 
 def events_of(engine: sa.Engine) -> list[str]:
@@ -154,7 +163,8 @@ def _breach_run(engine: sa.Engine, run_id: int, *, version: str = "1", at: datet
         )
 
 
-def _episode(engine: sa.Engine, run_id: int) -> int:
+def _episode(engine: sa.Engine, run_id: int, *, labeled_after: int = 200) -> int:
+    """A drift episode opened now; `labeled_after` labeled predictions served since its breach."""
     now = utcnow()
     _breach_run(engine, run_id, at=now)
     with Session(engine) as session:
@@ -163,7 +173,43 @@ def _episode(engine: sa.Engine, run_id: int) -> int:
         session.add(ep)
         session.commit()
         assert ep.id is not None
-        return ep.id
+    if labeled_after:
+        log_labeled(engine, labeled_after, start=now)
+    return ep.id
+
+
+def test_drift_episode_waits_for_labels_of_the_drifted_traffic(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    settings = settings_for(sqlite_url)  # retrain_min_rows=200
+    log_labeled(engine, 500)  # plenty of labels, all from before the breach
+    episode = _episode(engine, 1, labeled_after=0)
+    log_labeled(engine, 300, start=utcnow(), labeled=199)  # served after it, one label short
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []
+    with Session(engine) as session:
+        ep = session.get(Episode, episode)
+        assert ep is not None
+        assert retrain_triggers.waiting_for_labels(session, ep, settings) == (
+            "waiting for labels of the drifted traffic (199 of 200)"
+        )
+    log_labeled(engine, 1, start=utcnow())
+    (job,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
+    assert job.episode_id == episode
+
+
+def test_performance_episode_does_not_wait_and_a_waiting_drift_one_does_not_block_it(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    settings = settings_for(sqlite_url)
+    _episode(engine, 1, labeled_after=0)  # opened first, waits for labels
+    _breach_run(engine, 2)
+    with Session(engine) as session:
+        performance = Episode(model_name=NAME, kind="performance", status="open", opened_at=utcnow(),
+                              first_run_id=2, last_run_id=2)  # fmt: skip
+        session.add(performance)
+        session.commit()
+        assert performance.id is not None
+        performance_id = performance.id
+    (job,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
+    assert job.episode_id == performance_id
 
 
 def test_open_episode_triggers_once_within_cooldown_and_budget(sqlite_url: str) -> None:
@@ -173,11 +219,15 @@ def test_open_episode_triggers_once_within_cooldown_and_budget(sqlite_url: str) 
     (job,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
     assert job.episode_id == first and job.trigger == "episode" and job.drift_run_id == 1
     assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []  # idempotent per episode
-    with Session(engine) as session:  # finish it, then a second episode inside the cooldown waits
+    with Session(
+        engine
+    ) as session:  # finish it and close the episode; a second one inside the cooldown waits
         row = session.get(RetrainJob, job.id)
-        assert row is not None
+        episode = session.get(Episode, first)
+        assert row is not None and episode is not None
         row.status, row.active_key = "succeeded", None
-        session.add(row)
+        episode.status = "closed"
+        session.add_all([row, episode])
         session.commit()
     _episode(engine, 2)
     assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []

@@ -50,31 +50,53 @@ def _covered(episode: Episode, last_breach: DriftRun | None, job: RetrainJob | N
     return job.status == "succeeded" and last_breach.model_version == job.champion_version
 
 
-def labels_since_breach(session: Session, episode: Episode) -> int:
-    """Labeled predictions of the episode's model served since the start of its first breaching window."""
-    first = session.get(DriftRun, episode.first_run_id)
-    if first is None:
+def unanswered_breach(session: Session, episode: Episode, answered: RetrainJob | None) -> DriftRun | None:
+    """The episode's first breaching run that no job has answered yet: its first run, or after a finished
+    job (rejected, failed, or replaced while the breach went on) the first breaching run since."""
+    if answered is None or answered.finished_at is None:
+        return session.get(DriftRun, episode.first_run_id)
+    stmt = select(DriftRun).where(
+        DriftRun.model_name == episode.model_name,
+        DriftRun.kind == episode.kind,
+        DriftRun.trigger == "schedule",
+        DriftRun.is_breach == True,  # noqa: E712  (SQL, not Python truthiness)
+        col(DriftRun.finished_at) > answered.finished_at,
+    )
+    first = session.exec(stmt.order_by(col(DriftRun.window_start), col(DriftRun.id))).first()
+    return first or session.get(DriftRun, episode.last_run_id)
+
+
+def labels_since(session: Session, model_name: str, run: DriftRun | None) -> int:
+    """Labeled predictions of the model served since the start of `run`'s window."""
+    if run is None:
         return 0
     stmt = (
         select(sa.func.count())
         .select_from(Prediction)
         .join(Feedback, col(Feedback.prediction_id) == Prediction.id)
-        .where(Prediction.model_name == episode.model_name, col(Prediction.created_at) >= first.window_start)
+        .where(Prediction.model_name == model_name, col(Prediction.created_at) >= run.window_start)
     )
     return int(session.exec(stmt).one())
 
 
-def waiting_for_labels(session: Session, episode: Episode, settings: Settings) -> str | None:
-    """Why a drift episode's retrain waits (too few labels of the drifted traffic), or None."""
+def waiting_for_labels(
+    session: Session, episode: Episode, settings: Settings, answered: RetrainJob | None = None
+) -> str | None:
+    """Why a drift episode's retrain waits (too few labels of the drifted traffic), or None.
+
+    `answered` is the latest job created since the episode opened; the wait counts labels from the
+    first breach it did not answer, so a retrain after a rejected one also learns from new traffic."""
     if episode.kind != "drift":
         return None  # a performance breach is measured on labels: they are there
-    have = labels_since_breach(session, episode)
+    have = labels_since(session, episode.model_name, unanswered_breach(session, episode, answered))
     if have >= settings.retrain_min_rows:
         return None
     return f"waiting for labels of the drifted traffic ({have} of {settings.retrain_min_rows})"
 
 
-_logged_waits: set[int] = set()  # episodes whose wait was logged: once each, not at every poll
+_logged_waits: set[tuple[int, int | None]] = (
+    set()
+)  # episodes whose wait was logged: once each, not at every poll
 
 
 def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[RetrainJob]:
@@ -101,10 +123,11 @@ def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[Ret
             ).first()
             if _covered(episode, session.get(DriftRun, episode.last_run_id), job):
                 continue
-            waiting = waiting_for_labels(session, episode, settings)
+            waiting = waiting_for_labels(session, episode, settings, job)
             if waiting:
-                if episode.id is not None and episode.id not in _logged_waits:
-                    _logged_waits.add(episode.id)
+                key = (episode.id or 0, job.id if job is not None else None)
+                if key not in _logged_waits:
+                    _logged_waits.add(key)
                     log.info("episode %s: retrain %s", episode.id, waiting)
                 continue
             blocked = automatic_allowed(session, model_name=settings.model_name, settings=settings)

@@ -284,10 +284,14 @@ def test_an_episode_that_keeps_breaching_after_a_rejected_retrain_gets_another(s
     _finish(engine, first.id, "rejected", champion="1")
     assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []  # nothing new since it finished
     _extend(engine, episode, 3, version="1")  # the champion is still breaking
+    # the next retrain waits for labels of the traffic since that breach: older ones made the rejected one
+    assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []
+    log_labeled(engine, 200, start=utcnow())
     (second,) = retrain_triggers.trigger_for_open_episodes(engine, settings)
     assert second.id != first.id and second.episode_id == episode
     _finish(engine, second.id, "succeeded", champion="1")
     _extend(engine, episode, 4, version="1")  # late window of the replaced version: no new retrain
     assert retrain_triggers.trigger_for_open_episodes(engine, settings) == []
     _extend(engine, episode, 5, version="2")  # the new champion breaches too
+    log_labeled(engine, 200, start=utcnow(), version="2")
     assert len(retrain_triggers.trigger_for_open_episodes(engine, settings)) == 1

@@ -2,7 +2,7 @@
 
 The scheduler polls this (crash-safe: a hook after the episode's commit could be lost), and one job
 answers every episode open when it starts. A drift episode waits until `retrain_min_rows` predictions
-served since its first breaching window have labels: a challenger fitted only on labels from before the
+served since the breach its retrain answers have labels: a challenger fitted only on labels from before the
 drift is the champion again, and its retrain would spend the cooldown that the useful one needs.
 """
 
@@ -66,17 +66,25 @@ def unanswered_breach(session: Session, episode: Episode, answered: RetrainJob |
     return first or session.get(DriftRun, episode.last_run_id)
 
 
-def labels_since(session: Session, model_name: str, run: DriftRun | None) -> int:
-    """Labeled predictions of the model served since the start of `run`'s window."""
+def labels_since(session: Session, model_name: str, run: DriftRun | None, at_most: int) -> int:
+    """Labeled predictions of the model served since the start of `run`'s window, counted up to `at_most`.
+
+    A label arrives after its prediction, so the scan starts from the feedback index on `received_at`
+    and stays small however long the prediction log is; the cap bounds it further."""
     if run is None:
         return 0
-    stmt = (
-        select(sa.func.count())
-        .select_from(Prediction)
-        .join(Feedback, col(Feedback.prediction_id) == Prediction.id)
-        .where(Prediction.model_name == model_name, col(Prediction.created_at) >= run.window_start)
+    rows = (
+        select(Feedback.prediction_id)
+        .join(Prediction, col(Prediction.id) == Feedback.prediction_id)
+        .where(
+            col(Feedback.received_at) >= run.window_start,
+            col(Prediction.created_at) >= run.window_start,
+            Prediction.model_name == model_name,
+        )
+        .limit(at_most)
+        .subquery()
     )
-    return int(session.exec(stmt).one())
+    return int(session.exec(select(sa.func.count()).select_from(rows)).one())
 
 
 def waiting_for_labels(
@@ -88,15 +96,15 @@ def waiting_for_labels(
     first breach it did not answer, so a retrain after a rejected one also learns from new traffic."""
     if episode.kind != "drift":
         return None  # a performance breach is measured on labels: they are there
-    have = labels_since(session, episode.model_name, unanswered_breach(session, episode, answered))
+    breach = unanswered_breach(session, episode, answered)
+    have = labels_since(session, episode.model_name, breach, settings.retrain_min_rows)
     if have >= settings.retrain_min_rows:
         return None
     return f"waiting for labels of the drifted traffic ({have} of {settings.retrain_min_rows})"
 
 
-_logged_waits: set[tuple[int, int | None]] = (
-    set()
-)  # episodes whose wait was logged: once each, not at every poll
+# (episode, job) pairs whose wait was logged: once each, not at every poll
+_logged_waits: set[tuple[int, int | None]] = set()
 
 
 def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[RetrainJob]:

@@ -4,12 +4,15 @@ serving process's model holder."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from service.monitor.runner import Monitor
 from service.serving import ModelHolder
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 
 class RegistryReferences:
@@ -53,10 +56,10 @@ def holder_champion(holder: ModelHolder) -> Callable[[str], str | None]:
     return champion_version
 
 
-def serving_monitor(runtime: Any) -> Monitor:
+def serving_monitor(runtime: Runtime) -> Monitor:
     """The monitor of a serving process: its champion is the version it answers with, its references
     come from the registry (none without one)."""
-    registry = getattr(runtime, "registry", None)
+    registry = runtime.registry
     return Monitor(
         runtime.settings,
         runtime.engine,

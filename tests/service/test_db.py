@@ -11,7 +11,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
-import service.models  # noqa: F401  (registers the tables)
 from service.db import VERSION_TABLE, make_engine
 from service.models import DriftRun, Episode
 

@@ -26,19 +26,24 @@ class Scored:
 
 
 def new_ids(n: int) -> list[str]:
-    """UUIDv7 (RFC 9562): 48-bit millisecond time, 74 random bits. Time-ordered ids append to the primary
-    key index instead of dirtying a random page per row, which shortens every group commit.
+    """UUIDv7 (RFC 9562): 48-bit millisecond time, a 24-bit counter of the row in its batch, 50 random bits.
 
-    >>> a, b = new_ids(2)
-    >>> uuid.UUID(a).version, a != b
+    Time-ordered ids append to the primary key index instead of dirtying a random page per row, which
+    shortens every group commit. The counter (RFC 9562 section 6.2, method 1) keeps a batch's rows in
+    request order: windows are read in (time, id) order, so a drift check sees the same rows in the same
+    order every time it reads a window, and its result does not depend on random id bits.
+
+    >>> a, b, c = new_ids(3)
+    >>> uuid.UUID(a).version, a < b < c
     (7, True)
     """
     ms = time.time_ns() // 1_000_000
-    random = os.urandom(10 * n)
+    random = os.urandom(8 * n)
     ids = []
     for i in range(n):
-        r = int.from_bytes(random[10 * i : 10 * i + 10], "big")  # 80 bits: 12 for rand_a, 62 for rand_b
-        value = (ms << 80) | (0x7 << 76) | ((r >> 62) & 0xFFF) << 64 | (0b10 << 62) | (r & ((1 << 62) - 1))
+        counter = i & 0xFFFFFF
+        r = int.from_bytes(random[8 * i : 8 * i + 8], "big") & ((1 << 50) - 1)
+        value = (ms << 80) | (0x7 << 76) | (counter >> 12) << 64 | (0b10 << 62) | (counter & 0xFFF) << 50 | r
         ids.append(str(uuid.UUID(int=value)))
     return ids
 

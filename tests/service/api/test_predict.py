@@ -62,6 +62,28 @@ def test_batch_and_concurrent_requests_all_logged(make_client: Callable[..., Any
     assert [p["prediction"] for p in again] == single_outputs
 
 
+def test_batch_rows_are_read_back_in_request_order(
+    make_client: Callable[..., Any], database_url: str
+) -> None:
+    # windows are read in (created_at, id) order; drift checks must not depend on random id bits
+    records = sample_records(300, seed=4)
+    with make_client(database_url) as client:
+        response = client.post("/v1/predict", json={"instances": records})
+    assert response.status_code == 200, response.text
+    ids = [p["prediction_id"] for p in response.json()["predictions"]]
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        in_window_order = conn.execute(
+            sa.text(
+                "SELECT id, features FROM predictions WHERE id IN :ids ORDER BY created_at, id"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": ids},
+        ).all()
+    engine.dispose()
+    assert [r.id for r in in_window_order] == ids
+    assert [orjson.loads(r.features) for r in in_window_order] == records
+
+
 def test_bad_input_names_each_field_and_logs_nothing(
     make_client: Callable[..., Any], sqlite_url: str
 ) -> None:

@@ -12,6 +12,7 @@ from detectors.columns import Data, as_float, column_names, get_column, row_coun
 from detectors.correction import check_correction, correct
 from detectors.measure import Measurement, measure
 from detectors.multivariate import domain_classifier
+from detectors.noise_floor import noise_floor
 from detectors.performance import (
     PerformanceResult,
     classification_metrics,
@@ -51,6 +52,10 @@ class CheckOptions:
         Run the domain classifier on at most ``multivariate_max_rows`` rows (half from each side).
     exact_max_rows : int
         Largest window for which KS and Wasserstein use raw values (when the reference is kept whole).
+    noise_floor : bool
+        A distance method flags drift only above the distance that undrifted windows of this size reach
+        with probability ``noise_floor_alpha`` (see ``detectors.noise_floor``); the reported threshold is
+        the raised one. Simulated only below ``noise_floor_max_rows`` rows, where it can matter.
     """
 
     methods: Mapping[str, str] = field(default_factory=dict)
@@ -63,6 +68,9 @@ class CheckOptions:
     multivariate_max_rows: int = 4000
     multivariate_threshold: float = 0.55
     exact_max_rows: int = 100_000
+    noise_floor: bool = True
+    noise_floor_alpha: float = 0.01
+    noise_floor_max_rows: int = 5000
     coarse_bins: int = 10
     missing_rate_tolerance: float = 0.05
     out_of_range_tolerance: float = 0.01
@@ -77,6 +85,8 @@ class CheckOptions:
             check_method(method)
         if not 0.0 < self.drift_share <= 1.0:
             raise ValueError(f"drift_share must be in (0, 1], got {self.drift_share}")
+        if not 0.0 < self.noise_floor_alpha < 1.0:
+            raise ValueError(f"noise_floor_alpha must be in (0, 1), got {self.noise_floor_alpha}")
         if self.min_rows < 1 or self.coarse_bins < 2 or self.multivariate_max_rows < 4:
             raise ValueError("min_rows >= 1, coarse_bins >= 2 and multivariate_max_rows >= 4 are required")
         for key, value in self.thresholds.items():
@@ -111,6 +121,14 @@ def _method_for(fp: FeatureProfile, summary: Summary, options: CheckOptions) -> 
     # a numeric profile means more than 5 distinct reference values
     n_values = len(set(fp.categories) | set(summary.counts)) if isinstance(summary, CategoricalSummary) else 6
     return default_method(fp.kind, fp.n, n_values)
+
+
+def _floor(fp: FeatureProfile, n: int, method: str, options: CheckOptions) -> float:
+    if not options.noise_floor or n >= options.noise_floor_max_rows:
+        return 0.0
+    return noise_floor(
+        fp, method, n, alpha=options.noise_floor_alpha, seed=options.seed, coarse_bins=options.coarse_bins
+    )
 
 
 def _family(
@@ -186,7 +204,7 @@ def _family(
             threshold, drift = by_name[fp.name]
             drift = drift and m.effect_size >= options.effect_size_floor
         else:
-            threshold = options.threshold_for(fp.name, m.method)
+            threshold = max(options.threshold_for(fp.name, m.method), _floor(fp, s.n, m.method, options))
             drift = m.statistic >= threshold
         results.append(
             FeatureDriftResult(

@@ -48,17 +48,23 @@ def wasserstein_binned(
     n, m = int(ref_counts.sum()), int(cur_counts.sum())
     if n == 0 or m == 0:
         return 0.0, 0.0
-    diff = np.cumsum(ref_counts / n - cur_counts / m)
+    interior = float(wasserstein_binned_interior(edges, ref_counts, cur_counts[np.newaxis, :])[0])
+    bound = float(np.sum(np.diff(edges) * (ref_counts[2:-2:2] / n + cur_counts[2:-2:2] / m)))
+    return interior + (low_tail + high_tail) / m, bound
+
+
+def wasserstein_binned_interior(edges: FloatArray, ref_counts: IntArray, cur_counts: IntArray) -> FloatArray:
+    """The in-range part of ``wasserstein_binned`` for each row of a 2-D ``cur_counts`` (one window per row;
+    every row must hold at least one value)."""
+    n = ref_counts.sum()
+    m = cur_counts.sum(axis=1, keepdims=True)
+    diff = np.cumsum(ref_counts / n - cur_counts / m, axis=1)
     # F - G just after each point cell k (cells 2k+1) is the start of the open cell that follows
-    d0 = diff[1:-1:2][:-1]
-    p = ref_counts[2:-2:2] / n
-    q = cur_counts[2:-2:2] / m
-    d1 = d0 + p - q
-    width = np.diff(edges)
+    d0 = diff[:, 1:-1:2][:, :-1]
+    d1 = d0 + ref_counts[2:-2:2] / n - cur_counts[:, 2:-2:2] / m
     a0, a1 = np.abs(d0), np.abs(d1)
     same_sign = d0 * d1 >= 0
     denom = np.where(same_sign, 1.0, a0 + a1)
     crossing = (d0 * d0 + d1 * d1) / (2.0 * np.where(denom > 0, denom, 1.0))
-    interior = float(np.sum(width * np.where(same_sign, (a0 + a1) / 2.0, crossing)))
-    bound = float(np.sum(width * (p + q)))
-    return interior + (low_tail + high_tail) / m, bound
+    result: FloatArray = np.sum(np.diff(edges) * np.where(same_sign, (a0 + a1) / 2.0, crossing), axis=1)
+    return result

@@ -101,3 +101,17 @@ def test_too_little_data_is_insufficient_not_drift_where_evidently_decides() -> 
     assert theirs["normal"][1] is True
     assert ours.status == "insufficient_data"
     assert not any(f.is_drift for f in ours.features)
+
+
+def test_small_undrifted_window_is_not_flagged_where_evidently_flags_noise() -> None:
+    """Deliberate difference: Evidently's fixed Wasserstein threshold (0.1) flags sampling noise in a
+    200-row window of undrifted data; driftloop raises the threshold to the noise floor of that size."""
+    rng = np.random.default_rng(8)
+    ref = pd.DataFrame({f"x{i}": rng.normal(size=4000) for i in range(10)})
+    cur = pd.DataFrame({f"x{i}": rng.normal(size=200) for i in range(10)})
+    theirs = evidently_decisions(ref, cur)
+    ours = run_check(ReferenceProfile.fit(ref), cur, options=CheckOptions(multivariate=False))
+    flagged_by_evidently = [name for name, (_, drift) in theirs.items() if drift]
+    assert len(flagged_by_evidently) >= 2
+    assert not any(f.is_drift for f in ours.features)
+    assert all(f.method == "wasserstein" and f.threshold > 0.1 for f in ours.features)

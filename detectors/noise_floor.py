@@ -1,8 +1,8 @@
 """The distance that sampling noise alone reaches at a window's size.
 
 Evidently's distance thresholds (normalized Wasserstein 0.1, Jensen-Shannon 0.1) do not depend on the window
-size, so a small window of undrifted traffic crosses them by chance: at 200 rows about one feature in five
-(evidently#509). The noise floor is the ``1 - alpha`` quantile of the method's distance between the
+size, so a small window of undrifted traffic crosses them by chance: at 200 rows a fifth to a third of the
+features (evidently#509). The noise floor is the ``1 - alpha`` quantile of the method's distance between the
 reference and ``n`` rows drawn from the reference itself, simulated from the profile's cells; a distance
 method flags drift only at ``max(threshold, floor)``. From a few thousand rows on the floor is below the
 default thresholds, so well-sized windows decide exactly as Evidently does.
@@ -10,7 +10,8 @@ default thresholds, so well-sized windows decide exactly as Evidently does.
 
 from __future__ import annotations
 
-import weakref
+import hashlib
+from collections import OrderedDict
 
 import numpy as np
 from scipy.spatial import distance
@@ -61,20 +62,29 @@ def noise_floor(
         raise ValueError(f"n must be >= 1, got {n}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    key = (method, n, alpha, draws, seed, coarse_bins)
-    known = _CACHE.setdefault(fp, {})
-    if key not in known:
-        if len(known) >= _CACHE_PER_FEATURE:  # time windows vary in size: keep the newest few
-            known.pop(next(iter(known)))
-        known[key] = _simulate(fp, method, n, alpha, draws, seed, coarse_bins)
-    return known[key]
+    key = (_fingerprint(fp), method, n, alpha, draws, seed, coarse_bins)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    floor = _simulate(fp, method, n, alpha, draws, seed, coarse_bins)
+    _CACHE[key] = floor
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return floor
 
 
-# A monitor checks windows of one size against one profile again and again; ~30 ms per feature is paid once.
-_CACHE: weakref.WeakKeyDictionary[FeatureProfile, dict[tuple[object, ...], float]] = (
-    weakref.WeakKeyDictionary()
-)
-_CACHE_PER_FEATURE = 32
+# A monitor checks windows of one size against one reference again and again, loading the profile anew each
+# time: keyed by the profile's content, the ~30 ms per feature is paid once per reference and window size.
+_CACHE: OrderedDict[tuple[object, ...], float] = OrderedDict()
+_CACHE_SIZE = 4096
+
+
+def _fingerprint(fp: FeatureProfile) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{fp.kind}|{fp.std}|{fp.categories!r}".encode())
+    for array in (fp.edges, fp.counts, fp.category_counts):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.digest()
 
 
 def _simulate(

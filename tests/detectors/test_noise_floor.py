@@ -5,7 +5,7 @@ import pytest
 
 from detectors.check import CheckOptions, run_check
 from detectors.measure import measure
-from detectors.noise_floor import _CACHE, _distances, noise_floor
+from detectors.noise_floor import _CACHE, _distances, _fingerprint, noise_floor
 from detectors.profile import FeatureProfile, ReferenceProfile
 from detectors.window import CategoricalSummary, NumericSummary
 
@@ -98,11 +98,19 @@ def test_vectorized_distances_equal_measure(profile: ReferenceProfile) -> None:
     assert np.allclose(_distances(city, "psi", sims[:3], 10), psi, rtol=0, atol=1e-12)
 
 
-def test_floor_is_cached_per_profile_and_validated() -> None:
+def test_floor_is_cached_by_profile_content_and_validated() -> None:
     fp = FeatureProfile.fit_numeric("x", np.random.default_rng(1).normal(size=3000), n_bins=50)
     first = noise_floor(fp, "wasserstein", 150)
-    assert _CACHE[fp][("wasserstein", 150, 0.01, 200, 0, 10)] == first
-    assert noise_floor(fp, "wasserstein", 150) == first
+    assert _CACHE[(_fingerprint(fp), "wasserstein", 150, 0.01, 200, 0, 10)] == first
+    # the monitor reloads the profile for every check: an equal copy hits the same entry
+    copy = FeatureProfile.fit_numeric("x", np.random.default_rng(1).normal(size=3000), n_bins=50)
+    assert copy is not fp and _fingerprint(copy) == _fingerprint(fp)
+    other = FeatureProfile.fit_numeric("x", np.random.default_rng(2).normal(size=3000), n_bins=50)
+    assert _fingerprint(other) != _fingerprint(fp)
+    assert noise_floor(copy, "wasserstein", 150) == first
+    stored = ReferenceProfile.fit({"x": np.random.default_rng(1).normal(size=3000)})
+    loaded = ReferenceProfile.from_json(stored.to_json())
+    assert _fingerprint(loaded.features["x"]) == _fingerprint(stored.features["x"])
     with pytest.raises(ValueError, match="n must be"):
         noise_floor(fp, "wasserstein", 0)
     with pytest.raises(ValueError, match="noise_floor_alpha"):

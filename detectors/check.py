@@ -55,7 +55,8 @@ class CheckOptions:
     noise_floor : bool
         A distance method flags drift only above the distance that undrifted windows of this size reach
         with probability ``noise_floor_alpha`` (see ``detectors.noise_floor``); the reported threshold is
-        the raised one. Simulated only below ``noise_floor_max_rows`` rows, where it can matter.
+        the raised one. Numeric floors are simulated only below ``noise_floor_max_rows`` effective rows
+        (``n * N / (n + N)``), where they can matter; categorical ones always (sparse categories).
     """
 
     methods: Mapping[str, str] = field(default_factory=dict)
@@ -124,7 +125,9 @@ def _method_for(fp: FeatureProfile, summary: Summary, options: CheckOptions) -> 
 
 
 def _floor(fp: FeatureProfile, n: int, method: str, options: CheckOptions) -> float:
-    if not options.noise_floor or n >= options.noise_floor_max_rows:
+    # numeric noise shrinks with the effective size n*N/(n+N); sparse categories stay noisy at any size
+    effective = n * fp.n / (n + fp.n)
+    if not options.noise_floor or (fp.kind == "numeric" and effective >= options.noise_floor_max_rows):
         return 0.0
     return noise_floor(
         fp, method, n, alpha=options.noise_floor_alpha, seed=options.seed, coarse_bins=options.coarse_bins

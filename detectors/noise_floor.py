@@ -2,16 +2,20 @@
 
 Evidently's distance thresholds (normalized Wasserstein 0.1, Jensen-Shannon 0.1) do not depend on the window
 size, so a small window of undrifted traffic crosses them by chance: at 200 rows a fifth to a third of the
-features (evidently#509). The noise floor is the ``1 - alpha`` quantile of the method's distance between the
-reference and ``n`` rows drawn from the reference itself, simulated from the profile's cells; a distance
-method flags drift only at ``max(threshold, floor)``. From a few thousand rows on the floor is below the
-default thresholds, so well-sized windows decide exactly as Evidently does.
+features (evidently#509). The noise floor is the ``1 - alpha`` quantile of the method's distance between two
+undrifted samples of the reference's and the window's sizes, both simulated from the profile's cells; a
+distance method flags drift only at ``max(threshold, floor)``. Redrawing the reference matters for sparse
+categories: 500 Zipf-distributed categories seen in 20k reference rows are themselves noisy, and a floor
+that took the observed shares as the truth flagged a quarter of undrifted 2k-row windows. From a few
+thousand rows on the floor of numeric and few-category features is below the default thresholds, so
+well-sized windows decide exactly as Evidently does.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.spatial import distance
@@ -95,34 +99,89 @@ def _simulate(
     if total == 0:
         return 0.0
     rng = np.random.default_rng(seed)
-    if n >= len(ref):
-        sims: IntArray = rng.multinomial(n, ref / total, size=draws).astype(np.int64)
+    probs = null_frequencies(fp, n, draws, rng)
+    # the reference is a sample too: both sides are redrawn, so the floor holds over references as well
+    refs: IntArray = rng.multinomial(total, probs, size=None if probs.ndim == 2 else draws).astype(np.int64)
+    if probs.ndim == 2 or n >= len(ref):
+        sims: IntArray = rng.multinomial(n, probs, size=None if probs.ndim == 2 else draws).astype(np.int64)
     else:  # few rows over many cells: draw the rows and count them, cheaper than a multinomial per cell
-        cells = np.searchsorted(np.cumsum(ref) / total, rng.random((draws, n)), side="right")
+        cells = np.searchsorted(np.cumsum(probs), rng.random((draws, n)), side="right")
         cells = np.minimum(cells, len(ref) - 1) + np.arange(draws)[:, np.newaxis] * len(ref)
         sims = np.bincount(cells.ravel(), minlength=draws * len(ref)).reshape(draws, len(ref))
-    return float(np.quantile(_distances(fp, method, sims, coarse_bins), 1.0 - alpha))
+    return float(np.quantile(_distances(fp, method, refs, sims, coarse_bins), 1.0 - alpha))
 
 
-def _distances(fp: FeatureProfile, method: str, sims: IntArray, coarse_bins: int) -> FloatArray:
-    """The method's distance for each simulated window; the default methods in one vectorized pass."""
+def null_frequencies(fp: FeatureProfile, n: int, draws: int, rng: np.random.Generator) -> FloatArray:
+    """Cell or category frequencies that undrifted data may have, given the reference's counts.
+
+    Numeric cells are many and well filled, so their observed shares are used as they are. Categories can be
+    sparse (a long tail of a few rows each), where the observed share is itself noisy: each draw takes its
+    frequencies from the Dirichlet posterior (Jeffreys prior, ``counts + 0.5``), one row per draw. Categories
+    too rare to be in the reference still show up in windows: they get the Good-Turing mass (the share of
+    categories seen once), spread over at least Chao1's count of unseen categories and thinly enough that an
+    ``n``-row window sees each about once (a long tail looks new to a small reference).
+
+    Examples
+    --------
+    >>> fp = FeatureProfile.fit_categorical("c", {"a": 90, "b": 9, "c": 1}, n_missing=0)
+    >>> probs = null_frequencies(fp, 100, 3, np.random.default_rng(0))
+    >>> probs.shape, bool(np.allclose(probs.sum(axis=1), 1.0))
+    ((3, 4), True)
+    """
+    if fp.kind == "numeric":
+        shares: FloatArray = fp.counts / fp.counts.sum()
+        return shares
+    counts = fp.category_counts
+    posterior: FloatArray = rng.dirichlet(counts + 0.5, size=draws)
+    tail = float(np.sum(counts == 1)) / float(counts.sum())
+    unseen = max(unseen_categories(counts), int(np.ceil(n * tail)))
+    if unseen == 0:
+        return posterior
+    return np.hstack((posterior * (1.0 - tail), np.full((draws, unseen), tail / unseen)))
+
+
+def unseen_categories(counts: IntArray) -> int:
+    """Chao1's bias-corrected estimate of the categories the reference did not see, ``f1 (f1 - 1) / (2 (f2 +
+    1))`` for ``f1`` categories seen once and ``f2`` seen twice.
+
+    Examples
+    --------
+    >>> unseen_categories(np.array([50, 1, 1, 1, 2])), unseen_categories(np.array([50, 20]))
+    (2, 0)
+    """
+    f1, f2 = int(np.sum(counts == 1)), int(np.sum(counts == 2))
+    return int(np.ceil(f1 * (f1 - 1) / (2 * (f2 + 1))))
+
+
+def _distances(fp: FeatureProfile, method: str, refs: IntArray, sims: IntArray, coarse_bins: int) -> FloatArray:
+    """The method's distance between each simulated reference and window (row by row); the default
+    methods in one vectorized pass."""
     if fp.kind == "numeric" and method == "wasserstein":
-        raw = wasserstein_binned_interior(fp.edges, fp.counts, sims)
+        raw = wasserstein_binned_interior(fp.edges, refs, sims)
         normed: FloatArray = raw / normalizer(fp.std or 0.0)
         return normed
     if fp.kind == "categorical" and method == "jensenshannon":
-        ref = fp.category_counts.astype(np.float64)[np.newaxis, :]
-        js: FloatArray = np.asarray(distance.jensenshannon(ref, sims.astype(np.float64), axis=1))
+        js: FloatArray = np.asarray(
+            distance.jensenshannon(refs.astype(np.float64), sims.astype(np.float64), axis=1)
+        )
         return js
     n = int(sims[0].sum())
     out = np.empty(len(sims))
-    for i, counts in enumerate(sims):
+    for i, (ref, counts) in enumerate(zip(refs, sims, strict=True)):
         summary: Summary
         if fp.kind == "numeric":
+            drawn = replace(fp, counts=ref)
             summary = NumericSummary(n, 0, counts, 0.0, 0.0)
-        else:
+        else:  # the simulated unseen categories get names no real value has
+            extra = tuple(_Unseen(k) for k in range(len(ref) - len(fp.categories)))
+            drawn = replace(fp, categories=(*fp.categories, *extra), category_counts=ref)
             summary = CategoricalSummary(
-                n, 0, {c: int(k) for c, k in zip(fp.categories, counts, strict=True)}
+                n, 0, {c: int(k) for c, k in zip(drawn.categories, counts, strict=True)}
             )
-        out[i] = measure(fp, summary, method, coarse_bins=coarse_bins).statistic
+        out[i] = measure(drawn, summary, method, coarse_bins=coarse_bins).statistic
     return out
+
+
+@dataclass(frozen=True)
+class _Unseen:
+    index: int

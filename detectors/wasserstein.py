@@ -55,13 +55,13 @@ def wasserstein_binned(
 
 def wasserstein_binned_interior(edges: FloatArray, ref_counts: IntArray, cur_counts: IntArray) -> FloatArray:
     """The in-range part of ``wasserstein_binned`` for each row of a 2-D ``cur_counts`` (one window per row;
-    every row must hold at least one value)."""
-    n = ref_counts.sum()
+    every row must hold at least one value). ``ref_counts`` is one reference, or one per row (2-D)."""
+    n = ref_counts.sum(axis=-1, keepdims=True)
     m = cur_counts.sum(axis=1, keepdims=True)
     diff = np.cumsum(ref_counts / n - cur_counts / m, axis=1)
     # F - G just after each point cell k (cells 2k+1) is the start of the open cell that follows
     d0 = diff[:, 1:-1:2][:, :-1]
-    d1 = d0 + ref_counts[2:-2:2] / n - cur_counts[:, 2:-2:2] / m
+    d1 = d0 + ref_counts[..., 2:-2:2] / n - cur_counts[:, 2:-2:2] / m
     a0, a1 = np.abs(d0), np.abs(d1)
     same_sign = d0 * d1 >= 0
     denom = np.where(same_sign, 1.0, a0 + a1)

@@ -1,5 +1,7 @@
 """Small windows: distance methods flag drift only above the noise of their size."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -84,18 +86,25 @@ def test_vectorized_distances_equal_measure(profile: ReferenceProfile) -> None:
     rng = np.random.default_rng(0)
     fp = profile.features["skewed"]
     sims = rng.multinomial(300, fp.counts / fp.counts.sum(), size=10).astype(np.int64)
-    expected = [measure(fp, NumericSummary(300, 0, c, 0.0, 0.0), "wasserstein").statistic for c in sims]
-    assert np.allclose(_distances(fp, "wasserstein", sims, 10), expected, rtol=0, atol=1e-12)
+    refs = rng.multinomial(fp.n, fp.counts / fp.counts.sum(), size=10).astype(np.int64)
+    expected = [
+        measure(replace(fp, counts=r), NumericSummary(300, 0, c, 0.0, 0.0), "wasserstein").statistic
+        for r, c in zip(refs, sims, strict=True)
+    ]
+    assert np.allclose(_distances(fp, "wasserstein", refs, sims, 10), expected, rtol=0, atol=1e-12)
     city = profile.features["city"]
-    sims = rng.multinomial(300, city.category_counts / city.category_counts.sum(), size=10).astype(np.int64)
+    shares = city.category_counts / city.category_counts.sum()
+    sims = rng.multinomial(300, shares, size=10).astype(np.int64)
+    refs = rng.multinomial(city.n, shares, size=10).astype(np.int64)
     summaries = [
         CategoricalSummary(300, 0, dict(zip(city.categories, map(int, c), strict=True))) for c in sims
     ]
-    expected = [measure(city, s, "jensenshannon").statistic for s in summaries]
-    assert np.allclose(_distances(city, "jensenshannon", sims, 10), expected, rtol=0, atol=1e-12)
+    drawn = [replace(city, category_counts=r) for r in refs]
+    expected = [measure(d, s, "jensenshannon").statistic for d, s in zip(drawn, summaries, strict=True)]
+    assert np.allclose(_distances(city, "jensenshannon", refs, sims, 10), expected, rtol=0, atol=1e-12)
     # other methods take the generic path
-    psi = [measure(city, s, "psi").statistic for s in summaries[:3]]
-    assert np.allclose(_distances(city, "psi", sims[:3], 10), psi, rtol=0, atol=1e-12)
+    psi = [measure(d, s, "psi").statistic for d, s in zip(drawn[:3], summaries[:3], strict=True)]
+    assert np.allclose(_distances(city, "psi", refs[:3], sims[:3], 10), psi, rtol=0, atol=1e-12)
 
 
 def test_floor_is_cached_by_profile_content_and_validated() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.base import is_classifier, is_regressor
 from sklearn.metrics import (
     accuracy_score,
@@ -21,7 +22,16 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from detectors.performance_losses import per_row_losses
 from retrain.errors import EvaluationFailed, InvalidSetting
+from retrain.paired import (
+    DEFAULT_ALPHA,
+    DEFAULT_RESAMPLES,
+    MetricOf,
+    PairedComparison,
+    mcnemar,
+    paired_bootstrap,
+)
 
 CLASSIFIER_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
 REGRESSOR_METRICS = ("rmse", "mae", "r2")
@@ -35,7 +45,8 @@ class Evaluation:
     """Both models scored on one holdout, and whether the challenger passed the gate.
 
     ``improvement`` is signed so that positive always means the challenger is better, whichever way
-    the metric points. ``passed`` requires an improvement above zero and at least ``margin``.
+    the metric points. ``passed`` requires an improvement above zero and at least ``margin`` and, unless
+    the gate ran with ``alpha=None``, a paired test (``paired``) rejecting "not better" at ``alpha``.
     """
 
     metric: str
@@ -48,6 +59,7 @@ class Evaluation:
     n_holdout: int
     improvement: float = field(default=float("nan"))
     higher_is_better: bool = True
+    paired: PairedComparison | None = None
 
 
 def split_by_time(
@@ -100,11 +112,16 @@ def evaluate(
     target: str,
     metric: str = "accuracy",
     margin: float = 0.0,
+    alpha: float | None = DEFAULT_ALPHA,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> Evaluation:
     """Score both models on ``holdout`` and decide whether the challenger beats the champion.
 
     The challenger passes when it is better on ``metric`` (direction-aware: lower wins for log_loss,
-    rmse, mae) by more than zero and by at least ``margin``.
+    rmse, mae) by more than zero, by at least ``margin``, and significantly: a paired test on the same
+    rows (McNemar exact for accuracy, a paired bootstrap of ``n_resamples`` seeded resamples otherwise)
+    at ``alpha``. ``alpha=None`` skips the test (the margin rule alone, as before the paired gate).
 
     Raises
     ------
@@ -134,6 +151,13 @@ def evaluate(
     improvement = (challenger_score - champion_score) * (1.0 if higher else -1.0)
     # the epsilon keeps "beats by exactly the margin" from failing on float rounding (0.03 - 0.02 < 0.01)
     passed = bool(np.isfinite(improvement) and improvement > 0 and improvement >= margin - 1e-12)
+    paired = None
+    if alpha is not None:
+        try:
+            paired = _paired(champion, challenger, X, y, metric, alpha, margin, n_resamples, seed)
+        except ValueError as exc:
+            raise EvaluationFailed(f"the paired test on {metric} failed: {exc}") from exc
+        passed = passed and paired.passed
     return Evaluation(
         metric=metric,
         champion_score=champion_score,
@@ -145,6 +169,7 @@ def evaluate(
         n_holdout=len(holdout),
         improvement=float(improvement),
         higher_is_better=higher,
+        paired=paired,
     )
 
 
@@ -154,6 +179,8 @@ def evaluation_metrics(evaluation: Evaluation) -> Mapping[str, float]:
     flat.update({f"challenger_{k}": v for k, v in evaluation.challenger_metrics.items()})
     flat["improvement"] = evaluation.improvement
     flat["n_holdout"] = float(evaluation.n_holdout)
+    if evaluation.paired is not None:
+        flat["paired_p_value"] = evaluation.paired.p_val
     # undefined values (r2 on one row) would only clutter the run's charts
     return {k: v for k, v in flat.items() if math.isfinite(v)}
 
@@ -192,3 +219,71 @@ def _classifier_scores(estimator: Any, X: pd.DataFrame, y: pd.Series) -> dict[st
         except ValueError:
             pass  # multiclass AUC needs every class present in y
     return result
+
+
+def _paired(
+    champion: Any, challenger: Any, X: pd.DataFrame, y: pd.Series, metric: str,
+    alpha: float, margin: float, n_resamples: int, seed: int,
+) -> PairedComparison:  # fmt: skip
+    if metric == "accuracy":
+        truth = np.asarray(y)
+        hits = [np.asarray(m.predict(X)) == truth for m in (champion, challenger)]
+        return mcnemar(hits[0], hits[1], alpha=alpha, margin=margin)
+    of_champion, of_challenger = (_row_metric(m, X, y, metric) for m in (champion, challenger))
+    return paired_bootstrap(
+        metric, of_champion, of_challenger, len(y), higher_is_better=metric not in LOWER_IS_BETTER,
+        alpha=alpha, margin=margin, n_resamples=n_resamples, seed=seed,
+    )  # fmt: skip
+
+
+def _row_metric(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> MetricOf:
+    """``rows -> metric`` over a subset of the holdout; means of per-row losses where the metric is one."""
+    if metric in ("rmse", "mae"):
+        losses = per_row_losses(metric, np.asarray(y, dtype=float), np.asarray(model.predict(X), dtype=float))
+        if metric == "rmse":
+            return lambda rows: math.sqrt(float(losses[rows].mean()))
+        return lambda rows: float(losses[rows].mean())
+    if metric == "r2":
+        truth, pred = np.asarray(y, dtype=float), np.asarray(model.predict(X), dtype=float)
+        return lambda rows: _r2(truth[rows], pred[rows])
+    classes = list(getattr(model, "classes_", np.unique(y)))
+    truth = np.asarray(y)
+    if metric == "f1":
+        pred = np.asarray(model.predict(X))
+        return lambda rows: _f1(truth[rows], pred[rows], classes)
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    if metric == "log_loss":
+        lost = per_row_losses("log_loss", truth, None, proba=proba, labels=classes)
+        return lambda rows: float(lost[rows].mean())
+    return lambda rows: _auc(truth[rows], proba[rows], classes)
+
+
+def _r2(truth: np.ndarray, pred: np.ndarray) -> float:
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    return 1.0 - float(np.sum((truth - pred) ** 2)) / total if total > 0 else float("nan")
+
+
+def _f1(truth: np.ndarray, pred: np.ndarray, classes: list[Any]) -> float:
+    """F1 as in :func:`_classifier_scores` (binary for two classes, else macro), in numpy: sklearn's input
+    checks cost milliseconds per call, times thousands of resamples."""
+    labels = [classes[1]] if len(classes) == 2 else sorted({*truth.tolist(), *pred.tolist()})
+    scores = []
+    for label in labels:
+        t, p = truth == label, pred == label
+        tp, wrong = float(np.sum(t & p)), float(np.sum(t ^ p))
+        scores.append(2 * tp / (2 * tp + wrong) if tp + wrong > 0 else 0.0)
+    return float(np.mean(scores))
+
+
+def _auc(truth: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float:
+    try:
+        if len(classes) == 2:  # Mann-Whitney from midranks, the same value as roc_auc_score
+            positive = truth == classes[1]
+            m, n = int(positive.sum()), int((~positive).sum())
+            if m == 0 or n == 0:
+                return float("nan")
+            ranks = rankdata(proba[:, 1])
+            return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
+        return float(roc_auc_score(truth, proba, multi_class="ovr", labels=classes))
+    except ValueError:  # a resample with one class: undefined, counted as "not better"
+        return float("nan")

@@ -79,9 +79,10 @@ class _Constant:
 
 
 def test_margin_is_inclusive_despite_float_rounding() -> None:
-    holdout = pd.DataFrame({"x": range(100), "y": [1] * 100})
-    champion = _Constant([1] * 2 + [0] * 98)  # accuracy 0.02
-    challenger = _Constant([1] * 3 + [0] * 97)  # accuracy 0.03: exactly 0.01 better
+    # 1000 rows, so that the 10 rows won are also significant for the paired test
+    holdout = pd.DataFrame({"x": range(1000), "y": [1] * 1000})
+    champion = _Constant([1] * 20 + [0] * 980)  # accuracy 0.02
+    challenger = _Constant([1] * 30 + [0] * 970)  # accuracy 0.03: exactly 0.01 better
     result = evaluate(champion, challenger, holdout, features=["x"], target="y", margin=0.01)
     assert result.passed
     assert not evaluate(champion, challenger, holdout, features=["x"], target="y", margin=0.011).passed

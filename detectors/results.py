@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-STATUSES = ("drift", "no_drift", "insufficient_data")
+STATUSES = ("drift", "no_drift", "insufficient_data", "data_quality")
 
 
 def jsonable(value: Any) -> Any:
@@ -29,6 +29,11 @@ class FeatureDriftResult:
     ``p_val`` (drift when below) or ``distance`` (drift when at or above). ``effect_size`` is the normalized
     Wasserstein distance (numeric) or total variation distance (categorical), which p-value tests must also
     reach (``effect_size_floor``). ``error_bound`` bounds ``|statistic - exact|`` for binned statistics.
+
+    The missing-value test (``detectors.missing``) has its own fields: ``missing_is_drift`` when the missing
+    rate rose significantly (``missing_p_val < missing_threshold``) by at least the minimum effect
+    (``missing_effect_size``, Cohen's h). Its breach sets ``status`` to ``data_quality`` (whatever the
+    distribution test said, which ``is_drift`` still reports) and ``reason`` says why in words.
     """
 
     name: str
@@ -52,6 +57,11 @@ class FeatureDriftResult:
     unseen_categories: tuple[Any, ...] = ()
     quality_issues: tuple[str, ...] = ()
     role: str = "feature"
+    missing_is_drift: bool = False
+    missing_p_val: float | None = None
+    missing_effect_size: float | None = None
+    missing_threshold: float = 0.01
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -85,8 +95,10 @@ class MultivariateResult:
 class DatasetDriftResult:
     """Result of ``detectors.check.run_check``.
 
-    ``dataset_drift`` is true when the share of drifted features reaches the ``drift_share`` option or the
-    domain classifier detects drift; ``status`` is ``insufficient_data`` when the window is too small.
+    ``dataset_drift`` is true when the share of changed features (drifted, or with a missing-value breach)
+    reaches the ``drift_share`` option or the domain classifier detects drift; ``status`` is
+    ``insufficient_data`` when the window is too small. ``data_quality`` is true when any input feature's
+    missing rate breached (``data_quality_features``), whether or not that makes the dataset drift.
     """
 
     status: str
@@ -101,11 +113,17 @@ class DatasetDriftResult:
     performance: Any = None  # detectors.performance.PerformanceResult | None
     correction: str = "none"
     drift_share_threshold: float = 0.5
+    data_quality: bool = False
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
         """Names of the input features flagged as drifted."""
         return tuple(f.name for f in self.features if f.is_drift)
+
+    @property
+    def data_quality_features(self) -> tuple[str, ...]:
+        """Names of the input features whose missing rate breached."""
+        return tuple(f.name for f in self.features if f.missing_is_drift)
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON document of ``driftloop check --json``."""
@@ -118,6 +136,8 @@ class DatasetDriftResult:
             "n_current": self.n_current,
             "correction": self.correction,
             "drifted_features": list(self.drifted_features),
+            "data_quality": self.data_quality,
+            "data_quality_features": list(self.data_quality_features),
             "features": [f.to_dict() for f in self.features],
             "multivariate": self.multivariate.to_dict() if self.multivariate else None,
             "predictions": [f.to_dict() for f in self.predictions],

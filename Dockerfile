@@ -21,7 +21,7 @@ COPY alembic ./alembic
 COPY detectors ./detectors
 COPY retrain ./retrain
 COPY service ./service
-# Editable: `driftloop db upgrade` finds alembic.ini and alembic/ next to the package (service.db.PROJECT_ROOT).
+# Editable: `driftloop db upgrade` finds alembic.ini and alembic/ next to the package (service.db.engine.PROJECT_ROOT).
 RUN pip install --no-deps -e .
 
 # Non-root. Named volumes mounted on these folders start with this ownership.

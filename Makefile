@@ -1,25 +1,37 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
 export PATH := $(abspath $(BIN)):$(PATH)
+PORT ?= 8000
+# `make test` runs the PostgreSQL and browser tests, or fails naming what is missing (set to 0 to skip them)
+export DRIFTLOOP_REQUIRE_PG ?= 1
+export DRIFTLOOP_REQUIRE_BROWSER ?= 1
 
-.PHONY: install run test lint unit bench-serve bench-load bench-detectors bench-monitor bench-loop demo test-slow clean
+.PHONY: install install-runtime run test lint unit bench-serve bench-load bench-detectors bench-monitor bench-loop demo test-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# `make run` needs the service only; the dev tools (linters, type checker, test runners) are for `make test`
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(DEV_STAMP): pyproject.toml $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-run: install
+install-runtime: $(RUNTIME_STAMP)
+
+run: install-runtime
 	$(BIN)/driftloop db upgrade
 	$(BIN)/driftloop bootstrap --if-missing
-	$(BIN)/driftloop serve --host 127.0.0.1 --port 8000
+	$(BIN)/driftloop serve --host 127.0.0.1 --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -50,7 +62,7 @@ bench-monitor: install
 bench-loop: install
 	$(BIN)/python -m bench.loop
 
-demo: install  # migrates and bootstraps its own scratch folder (data/demo)
+demo: install-runtime  # migrates and bootstraps its own scratch folder (data/demo)
 	$(BIN)/driftloop demo
 
 clean:

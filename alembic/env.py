@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import service.models  # noqa: F401  (registers the tables)
+import service.db.tables  # noqa: F401  (registers the tables)
 from alembic import context
 from service.config import get_settings
-from service.db import VERSION_TABLE, make_engine
+from service.db.engine import VERSION_TABLE, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -52,7 +52,7 @@ def count_predictions(url: str) -> int:
     """Rows in driftloop's `predictions` table (read directly, not through the service)."""
     import sqlalchemy as sa
 
-    from service.db import make_engine
+    from service.db.engine import make_engine
 
     engine = make_engine(url)
     try:

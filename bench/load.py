@@ -117,7 +117,7 @@ def load(port: int, clients: int = 32, payloads: list[bytes] | None = None) -> I
 
 def logged_ids(url: str, ids: list[str] | None = None) -> set[str]:
     """Prediction ids in the database (all of them, or those of `ids` that are present)."""
-    from service.db import make_engine
+    from service.db.engine import make_engine
 
     engine = make_engine(url)
     try:
@@ -147,7 +147,7 @@ class Serve:
 
     @classmethod
     def prepare(cls, root: Path, database_url: str, tracking_uri: str | None = None, **env: str) -> Serve:
-        from service.db import upgrade
+        from service.db.engine import upgrade
 
         tracking_uri = tracking_uri or f"sqlite:///{root / 'mlflow.db'}"
         if tracking_uri.startswith("sqlite"):

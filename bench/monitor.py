@@ -25,9 +25,10 @@ def fill(url: str, n_rows: int) -> float:
     """Log `n_rows` scored predictions of the demo model (version 1) and its reference; seconds taken."""
     from retrain.bootstrap import build_demo_pipeline
     from retrain.synthetic import FEATURES, TARGET, TIMESTAMP, generate
-    from service import repository
-    from service.db import make_engine
-    from service.references import store_reference
+    from service.codec import dumps
+    from service.db.engine import make_engine
+    from service.monitor.references import store_reference
+    from service.serving import store as repository
 
     engine = make_engine(url)
     train = generate(4000, seed=0).drop(columns=[TIMESTAMP])
@@ -47,15 +48,16 @@ def fill(url: str, n_rows: int) -> float:
                 "created_at": t0 + timedelta(milliseconds=offset + i),
                 "model_name": MODEL,
                 "model_version": "1",
-                "features": repository.dumps(records[i]),
-                "output": repository.dumps(preds[i]),
-                "probabilities": repository.dumps({"0": 1 - proba[i], "1": proba[i]}),
+                "features": dumps(records[i]),
+                "output": dumps(preds[i]),
+                "probabilities": dumps({"0": 1 - proba[i], "1": proba[i]}),
                 "latency_ms": 1.0,
                 "endpoint": "predict",
             }
             for i in range(n)
         ]
-        repository.insert_predictions(engine, rows=rows)
+        with engine.begin() as conn:
+            repository.insert_predictions(conn, rows=rows)
     engine.dispose()
     return time.perf_counter() - started
 
@@ -74,7 +76,7 @@ def _check(url: str, n_rows: int, out: Any) -> None:
     import orjson
 
     from service.config import Settings
-    from service.db import make_engine
+    from service.db.engine import make_engine
     from service.monitor import Monitor
     from service.monitor.windows import row_block
 
@@ -124,7 +126,7 @@ def report(backend: str, fill_s: float, n_rows: int, r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    from service.db import upgrade
+    from service.db.engine import upgrade
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)

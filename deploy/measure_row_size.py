@@ -20,10 +20,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrain.synthetic import FEATURES, generate  # noqa: E402
-from service.db import make_engine, upgrade  # noqa: E402
-from service.inference import new_ids  # noqa: E402
-from service.models import Feedback, utcnow  # noqa: E402
-from service.repository import dumps, insert_predictions  # noqa: E402
+from service.db.engine import make_engine, upgrade  # noqa: E402
+from service.db.tables import Feedback, utcnow  # noqa: E402
+from service.serving.scoring import new_ids  # noqa: E402
+from service.serving.store import dumps, insert_predictions  # noqa: E402
 
 GROUP = 500
 

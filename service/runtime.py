@@ -1,15 +1,22 @@
-"""What one API process holds: settings, engine, the model holder, the batcher and the log writer."""
+"""What one API process holds: settings, engine, the model holder, the batcher and the log writer; and
+the one type of the MLflow registry the service talks to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from service.config import Settings
-from service.logging_writer import PredictionLogWriter
-from service.serving import LoadedModel, MicroBatcher, ModelHolder
+from service.serving.batcher import MicroBatcher
+from service.serving.holder import LoadedModel, ModelHolder
+from service.serving.log_writer import PredictionLogWriter
+from service.serving.scoring import Scorer
+
+if TYPE_CHECKING:  # MLflow loads only where a registry is made, not for every import of the runtime
+    from retrain.registry import Registry
 
 
 @dataclass
@@ -19,10 +26,18 @@ class Runtime:
     holder: ModelHolder
     batcher: MicroBatcher
     writer: PredictionLogWriter
-    registry: Any = None  # retrain.registry.Registry; None when serving from an injected loader
+    registry: Registry | None = None  # None when serving from an injected loader (tests)
+
+    @property
+    def scorer(self) -> Scorer:
+        return Scorer(self.holder, self.batcher, self.writer, self.settings.max_batch_rows)
 
 
-def make_registry(settings: Settings) -> Any:
+Resolve = Callable[[str], "str | None"]
+Fetch = Callable[[str, str], LoadedModel]
+
+
+def make_registry(settings: Settings) -> Registry:
     """The MLflow registry of the settings. A tracking server stores artifacts itself (--serve-artifacts);
     only the embedded SQLite store keeps them in the local data folder."""
     from retrain.registry import Registry
@@ -34,9 +49,9 @@ def make_registry(settings: Settings) -> Any:
     return Registry(uri, artifact_location=settings.artifact_root.resolve().as_uri())
 
 
-def registry_loader(registry: Any) -> tuple[Any, Any]:
+def registry_loader(registry: Registry) -> tuple[Resolve, Fetch]:
     """(resolve, fetch) callables backed by the MLflow registry."""
-    from service.schema import Column
+    from service.serving.records import Column
 
     def resolve(name: str) -> str | None:
         info = registry.champion(name)

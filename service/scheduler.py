@@ -1,8 +1,8 @@
 """The scheduler: APScheduler 3.x jobs, each run under a database lease so two schedulers never double work.
 
 APScheduler's job stores cannot be shared between processes, so every scheduler keeps its jobs in memory
-and the lease (plus idempotent, window-keyed job bodies) makes the work happen once. Other parts register
-their periodic jobs with `register_job` (the webhook dispatcher, the retrain worker).
+and the lease (plus idempotent, window-keyed job bodies) makes the work happen once. `background_jobs` is
+the one list of what runs in the background; nothing registers jobs from elsewhere.
 """
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from service.alerts.background import stop_dispatchers
+from service.alerts.background import JOB_NAME as DISPATCHER_JOB
+from service.alerts.background import WATCHDOG_SECONDS, ensure_dispatcher, stop_dispatchers
 from service.config import Settings
-from service.leases import hold_lease, new_holder
-from service.models import utcnow
+from service.db.leases import hold_lease, new_holder
+from service.db.tables import utcnow
 from service.monitor import Monitor
+from service.retraining import triggers, worker
 
 if TYPE_CHECKING:
+    from retrain.registry import Registry
     from service.runtime import Runtime
 
 log = logging.getLogger("driftloop.scheduler")
@@ -42,24 +45,9 @@ class JobSpec:
     seconds: float
     lease: bool = True
 
-
-_REGISTERED: dict[str, JobSpec] = {}
-
-
-def register_job(name: str, func: JobFunc, seconds: float, *, lease: bool = True) -> None:
-    """Add a periodic job to every scheduler built after this call; `func(settings, engine)` runs under
-    the lease `job:<name>` unless `lease=False` (for jobs that coordinate themselves)."""
-    if seconds <= 0:
-        raise ValueError(f"job {name!r}: seconds must be positive, got {seconds}")
-    _REGISTERED[name] = JobSpec(name, func, seconds, lease)
-
-
-def unregister_job(name: str) -> None:
-    _REGISTERED.pop(name, None)
-
-
-def registered_jobs() -> list[JobSpec]:
-    return list(_REGISTERED.values())
+    def __post_init__(self) -> None:
+        if self.seconds <= 0:
+            raise ValueError(f"job {self.name!r}: seconds must be positive, got {self.seconds}")
 
 
 def run_job(spec: JobSpec, settings: Settings, engine: sa.Engine, holder: str) -> bool:
@@ -80,32 +68,27 @@ def run_job(spec: JobSpec, settings: Settings, engine: sa.Engine, holder: str) -
         return False
 
 
-def monitor_jobs(monitor: Monitor) -> list[JobSpec]:
-    interval = monitor.settings.drift_check_interval
-    return [
-        JobSpec("drift-check", lambda _s, _e: monitor.run_due("drift"), interval),
-        JobSpec("performance-check", lambda _s, _e: monitor.run_due("performance"), interval),
-    ]
-
-
-def loop_jobs(settings: Settings, registry: Any) -> list[JobSpec]:
-    """The rest of the loop: webhook delivery and retraining (trigger on episodes, run queued jobs)."""
-    from service import jobs, retrain_triggers
-    from service.alerts.background import JOB_NAME, WATCHDOG_SECONDS, ensure_dispatcher
+def background_jobs(settings: Settings, monitor: Monitor, registry: Registry | None) -> list[JobSpec]:
+    """Everything a scheduler runs: the checks, webhook delivery and retraining (trigger on episodes,
+    run queued jobs; the worker only where a registry is reachable)."""
+    interval = settings.drift_check_interval
 
     def trigger(s: Settings, e: sa.Engine) -> None:
-        jobs.fail_stale(e, settings=s, older_than_seconds=s.retrain_timeout_seconds)
-        retrain_triggers.trigger_for_open_episodes(e, s)
+        worker.fail_stale(e, settings=s, older_than_seconds=s.retrain_timeout_seconds)
+        triggers.trigger_for_open_episodes(e, s)
 
     specs = [
-        JobSpec(JOB_NAME, ensure_dispatcher, WATCHDOG_SECONDS, lease=False),
+        JobSpec("drift-check", lambda _s, _e: monitor.run_due("drift"), interval),
+        JobSpec("performance-check", lambda _s, _e: monitor.run_due("performance"), interval),
+        # no lease: delivery claims keep dispatchers of several schedulers apart
+        JobSpec(DISPATCHER_JOB, ensure_dispatcher, WATCHDOG_SECONDS, lease=False),
         JobSpec("retrain-trigger", trigger, settings.retrain_poll_seconds),
     ]
     if registry is not None:
         specs.append(
             JobSpec(
                 "retrain-worker",
-                lambda s, e: jobs.run_next(e, settings=s, registry=registry),
+                lambda s, e: worker.run_next(e, settings=s, registry=registry),
                 settings.retrain_poll_seconds,
             )
         )
@@ -115,20 +98,20 @@ def loop_jobs(settings: Settings, registry: Any) -> list[JobSpec]:
 def build_scheduler(
     settings: Settings,
     engine: sa.Engine,
+    jobs: Sequence[JobSpec],
     *,
-    monitor: Monitor,
-    extra_jobs: Sequence[JobSpec] = (),
     blocking: bool = False,
 ) -> BaseScheduler:
-    """A scheduler (not started) with the monitor's jobs, the registered jobs and `extra_jobs`; every job
-    runs once at start, then every `seconds`."""
+    """A scheduler (not started) running `jobs`; every job runs once at start, then every `seconds`."""
     defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         job_defaults=defaults, timezone="UTC"
     )
     holder = new_holder()
-    specs = {s.name: s for s in [*monitor_jobs(monitor), *registered_jobs(), *extra_jobs]}
-    for spec in specs.values():
+    names = [spec.name for spec in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"job names must be unique, got {names}")
+    for spec in jobs:
         scheduler.add_job(
             run_job,
             "interval",
@@ -146,12 +129,8 @@ async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
     """The scheduler inside `driftloop serve`: the champion is the version this process serves."""
     from service.monitor.sources import serving_monitor
 
-    scheduler = build_scheduler(
-        runtime.settings,
-        runtime.engine,
-        monitor=serving_monitor(runtime),
-        extra_jobs=loop_jobs(runtime.settings, getattr(runtime, "registry", None)),
-    )
+    jobs = background_jobs(runtime.settings, serving_monitor(runtime), runtime.registry)
+    scheduler = build_scheduler(runtime.settings, runtime.engine, jobs)
     scheduler.start()
     log.info("embedded scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
     try:
@@ -164,7 +143,7 @@ async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
 
 def run_scheduler_forever(settings: Settings) -> None:
     """`driftloop scheduler`: run the jobs in this process until SIGINT / SIGTERM."""
-    from service.db import ensure_migrated, make_engine
+    from service.db.engine import ensure_migrated, make_engine
     from service.monitor.sources import RegistryReferences, registry_champion
     from service.runtime import make_registry
 
@@ -177,9 +156,7 @@ def run_scheduler_forever(settings: Settings) -> None:
         champion_version=registry_champion(registry),
         references=RegistryReferences(registry),
     )
-    scheduler = build_scheduler(
-        settings, engine, monitor=monitor, extra_jobs=loop_jobs(settings, registry), blocking=True
-    )
+    scheduler = build_scheduler(settings, engine, background_jobs(settings, monitor, registry), blocking=True)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))

@@ -15,9 +15,9 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from retrain.registry import Registry
-from service.db import upgrade
-from tests.support import FakeRegistry, train_demo_estimator
-from tests.support_mlflow import MlflowServer
+from service.db.engine import upgrade
+from tests.support.core import FakeRegistry, train_demo_estimator
+from tests.support.mlflow_server import MlflowServer
 
 PG_ADMIN_URL = os.environ.get("DRIFTLOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -50,7 +50,7 @@ def pg_url(name: str) -> str:
 def pg_database() -> Iterator[str]:
     """A fresh migrated PostgreSQL database for this test session; dropped at the end."""
     if not _pg_available():
-        if os.environ.get("DRIFTLOOP_REQUIRE_PG"):
+        if os.environ.get("DRIFTLOOP_REQUIRE_PG", "") not in ("", "0"):
             pytest.fail(
                 f"PostgreSQL at {PG_ADMIN_URL} is required (DRIFTLOOP_REQUIRE_PG is set) but unreachable"
             )

@@ -22,9 +22,9 @@ import pytest
 import typer.main
 import yaml
 
-from service.cli import app
+from service.cli.config_doc import all_env_names
+from service.cli.main import app
 from service.config import Settings
-from service.config_doc import all_env_names
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -408,7 +408,7 @@ def test_dockerfile_installs_the_project_and_runs_driftloop_unprivileged() -> No
     assert re.search(r'^ENTRYPOINT \["driftloop"\]$', text, re.M)
     for package in project["tool"]["setuptools"]["packages"]["find"]["include"]:
         assert re.search(rf"^COPY {package.rstrip('*')} ", text, re.M), f"{package} is not copied"
-    for path in ("alembic ", "alembic.ini "):  # service.db migrates from the project root
+    for path in ("alembic ", "alembic.ini "):  # service.db.engine migrates from the project root
         assert re.search(rf"^COPY {path}", text, re.M)
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and users[-1] not in ("root", "0")

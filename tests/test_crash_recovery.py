@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.load import Serve, load, logged_ids
-from tests.support_serve import champion_store, pg_or_sqlite
+from tests.support.serve import champion_store, pg_or_sqlite
 
 __all__ = ["champion_store"]
 

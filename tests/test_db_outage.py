@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.load import Serve, load, logged_ids
-from tests.support_proxy import Proxy
-from tests.support_serve import champion_store
+from tests.support.proxy import Proxy
+from tests.support.serve import champion_store
 
 __all__ = ["champion_store"]
 

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from retrain.bootstrap import bootstrap_demo
 from retrain.registry import Registry
+from service.app import create_app
 from service.config import Settings
-from service.main import create_app
-from tests.service.alerts_receiver import free_port
-from tests.support import sample_records
-from tests.support_mlflow import MlflowServer
+from tests.support.alerts_receiver import free_port
+from tests.support.core import sample_records
+from tests.support.mlflow_server import MlflowServer
 
 NAME = "outage-model"
 

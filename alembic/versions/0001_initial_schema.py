@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import service.models
+import service.db.tables
 
 
 revision: str = '0001'
@@ -29,16 +29,16 @@ def upgrade() -> None:
     sa.Column('trigger', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('model_version', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
-    sa.Column('window_start', service.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('window_end', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_start', service.db.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_end', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('n_rows', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
     sa.Column('dataset_drift', sa.Boolean(), nullable=False),
     sa.Column('drift_share', sa.Float(), nullable=False),
     sa.Column('is_breach', sa.Boolean(), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
-    sa.Column('started_at', service.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('duration_ms', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('window_key', name='uq_drift_runs_window_key')
@@ -51,7 +51,7 @@ def upgrade() -> None:
     op.create_table('events',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('model_version', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
     sa.Column('payload', sa.Text(), nullable=False),
@@ -64,12 +64,12 @@ def upgrade() -> None:
     op.create_table('leases',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('expires_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('predictions',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('model_version', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
     sa.Column('features', sa.Text(), nullable=False),
@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('n_rows', sa.Integer(), nullable=False),
     sa.Column('profile', sa.Text(), nullable=False),
     sa.Column('sample', sa.Text(), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('model_name', 'model_version', name='uq_reference_model_version')
     )
@@ -101,8 +101,8 @@ def upgrade() -> None:
     sa.Column('secret', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('format', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('deliveries',
@@ -111,11 +111,11 @@ def upgrade() -> None:
     sa.Column('webhook_id', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', service.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', service.db.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], ),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -130,8 +130,8 @@ def upgrade() -> None:
     sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('opened_at', service.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', service.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', service.db.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('first_run_id', sa.Integer(), nullable=False),
     sa.Column('last_run_id', sa.Integer(), nullable=False),
     sa.Column('close_run_id', sa.Integer(), nullable=True),
@@ -165,7 +165,7 @@ def upgrade() -> None:
     op.create_table('feedback',
     sa.Column('prediction_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('label', sa.Text(), nullable=False),
-    sa.Column('received_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['prediction_id'], ['predictions.id'], ),
     sa.PrimaryKeyConstraint('prediction_id')
     )
@@ -175,7 +175,7 @@ def upgrade() -> None:
     op.create_table('delivery_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('delivery_id', sa.Integer(), nullable=False),
-    sa.Column('attempted_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('duration_ms', sa.Float(), nullable=False),
@@ -195,15 +195,15 @@ def upgrade() -> None:
     sa.Column('episode_id', sa.Integer(), nullable=True),
     sa.Column('drift_run_id', sa.Integer(), nullable=True),
     sa.Column('force', sa.Boolean(), nullable=False),
-    sa.Column('window_start', service.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('window_end', service.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('window_start', service.db.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('window_end', service.db.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('champion_version', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
     sa.Column('result_version', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
     sa.Column('details', sa.Text(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', service.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', service.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.db.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', service.db.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', service.db.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['drift_run_id'], ['drift_runs.id'], ),
     sa.ForeignKeyConstraint(['episode_id'], ['episodes.id'], ),
     sa.PrimaryKeyConstraint('id'),

@@ -80,10 +80,3 @@ def stop_dispatchers() -> None:
         _threads.clear()
     for thread in threads:
         thread.stop()
-
-
-def register_dispatcher_job() -> None:
-    """Register the watchdog with `service.scheduler` (no lease: claims keep dispatchers apart)."""
-    from service.scheduler import register_job
-
-    register_job(JOB_NAME, ensure_dispatcher, WATCHDOG_SECONDS, lease=False)

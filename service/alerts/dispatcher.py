@@ -23,7 +23,7 @@ from service.alerts.signing import signed_headers
 from service.alerts.slack import slack_text
 from service.alerts.targets import Policy, TargetRefused, parse_url, resolve_checked
 from service.config import Settings
-from service.models import Delivery, DeliveryAttempt, Event, Webhook, utcnow
+from service.db.tables import Delivery, DeliveryAttempt, Event, Webhook, utcnow
 
 log = logging.getLogger("driftloop.alerts")
 
@@ -233,14 +233,3 @@ async def deliver(client: httpx.AsyncClient, engine: sa.Engine, claimed: Claimed
             claimed.delivery_id, claimed.event_id, claimed.attempts + 1, outcome.error, status,
         )  # fmt: skip
     return status
-
-
-async def dispatch_due(engine: sa.Engine, settings: Settings) -> int:
-    """One pass: claim what is due and send it all concurrently; returns the number of attempts made."""
-    limit = settings.webhook_concurrency
-    claimed = await asyncio.to_thread(claim_due, engine, settings=settings, limit=limit)
-    if not claimed:
-        return 0
-    async with make_client() as client:
-        await asyncio.gather(*(deliver(client, engine, c, settings) for c in claimed))
-    return len(claimed)

@@ -1,4 +1,4 @@
-"""HMAC-SHA256 signatures of webhook bodies (receivers verify with `service.webhook_verify.verify`)."""
+"""HMAC-SHA256 signatures of webhook bodies (receivers verify with `service.alerts.verify.verify`)."""
 
 from __future__ import annotations
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from service.events import add_event
-from service.models import Delivery, DeliveryAttempt, Event, Webhook, utcnow
+from service.alerts.outbox import add_event
+from service.codec import dumps
+from service.db.tables import Delivery, DeliveryAttempt, Event, Webhook, utcnow
 
 TEST_EVENT_TYPE = "webhook.test"
 
@@ -21,7 +21,7 @@ def create_webhook(
     now = utcnow()
     hook = Webhook(
         url=url,
-        event_types=orjson.dumps(list(event_types)).decode(),
+        event_types=dumps(list(event_types)),
         secret=secret,
         format=format,
         enabled=True,
@@ -29,7 +29,7 @@ def create_webhook(
         updated_at=now,
     )
     session.add(hook)
-    session.commit()
+    session.flush()
     session.refresh(hook)
     return hook
 
@@ -51,7 +51,7 @@ def update_webhook(
     if url is not None:
         hook.url = url
     if event_types is not None:
-        hook.event_types = orjson.dumps(list(event_types)).decode()
+        hook.event_types = dumps(list(event_types))
     if secret is not None:
         hook.secret = secret
     if format is not None:
@@ -60,7 +60,7 @@ def update_webhook(
         hook.enabled = enabled
     hook.updated_at = utcnow()
     session.add(hook)
-    session.commit()
+    session.flush()
     session.refresh(hook)
     return hook
 
@@ -71,7 +71,7 @@ def delete_webhook(session: Session, *, hook: Webhook) -> None:
     session.exec(sa.delete(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(ids)))
     session.exec(sa.delete(Delivery).where(col(Delivery.webhook_id) == hook.id))
     session.delete(hook)
-    session.commit()
+    session.flush()
 
 
 def queue_test_event(session: Session, *, hook: Webhook, model_name: str, public_url: str) -> Delivery:
@@ -85,7 +85,7 @@ def queue_test_event(session: Session, *, hook: Webhook, model_name: str, public
     now = event.created_at
     delivery = Delivery(event_id=event.id, webhook_id=hook.id, next_attempt_at=now, created_at=now)
     session.add(delivery)
-    session.commit()
+    session.flush()
     session.refresh(delivery)
     return delivery
 
@@ -128,6 +128,6 @@ def redeliver(session: Session, *, delivery: Delivery) -> Delivery:
     delivery.next_attempt_at = now
     delivery.delivered_at = None
     session.add(delivery)
-    session.commit()
+    session.flush()
     session.refresh(delivery)
     return delivery

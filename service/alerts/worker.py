@@ -86,16 +86,3 @@ class Dispatcher:
         self.attempts += 1
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery task failed: %s", task.exception())
-
-
-async def run_dispatcher_forever(settings: Settings) -> None:
-    """Entry point for a scheduler/worker process: dispatch until cancelled."""
-    from service.db import ensure_migrated, make_engine
-
-    engine = make_engine(settings.resolved_database_url)
-    ensure_migrated(engine)
-    try:
-        async with Dispatcher(engine, settings):
-            await asyncio.Event().wait()
-    finally:
-        engine.dispose()

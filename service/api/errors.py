@@ -10,9 +10,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from service.logging_writer import LogUnavailable
-from service.schema import RecordError
-from service.serving import ModelUnavailable, PredictionFailed
+from service.serving.holder import ModelUnavailable, PredictionFailed
+from service.serving.log_writer import LogUnavailable
+from service.serving.records import RecordError
+from service.serving.scoring import BatchTooLarge
 
 
 def _invalid(errors: Any) -> Response:
@@ -30,6 +31,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RecordError)
     async def _record(_: Request, exc: RecordError) -> Response:
         return _invalid(exc.errors)
+
+    @app.exception_handler(BatchTooLarge)
+    async def _too_large(_: Request, exc: BatchTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     @app.exception_handler(PredictionFailed)
     async def _prediction(_: Request, exc: PredictionFailed) -> JSONResponse:

@@ -9,6 +9,7 @@ dataset drifts (share of drifted features, or the domain classifier) or the pred
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,11 @@ from detectors.multivariate import domain_classifier
 from detectors.profile import FeatureProfile, ReferenceProfile, fit_feature
 from detectors.results import DatasetDriftResult, MultivariateResult
 from service.config import Settings
+from service.db.tables import FeatureResult
 from service.monitor.reader import WindowData
-from service.references import StoredReference
+from service.monitor.references import StoredReference
+from service.monitor.store import Outcome, finite, new_run
+from service.monitor.windows import Window
 
 PREDICTION = "prediction"
 
@@ -97,3 +101,85 @@ def excess(f: Any) -> float | None:
     if f.p_val is not None:
         return float(f.threshold / max(f.p_val, 1e-300))
     return float(f.statistic - f.threshold)
+
+
+def outcome(
+    ref: StoredReference,
+    prof: DriftProfile,
+    result: DatasetDriftResult,
+    data: WindowData,
+    window: Window,
+    *,
+    lo: datetime,
+    hi: datetime,
+    timings_ms: dict[str, float],
+) -> Outcome:
+    """The drift run of a decided window: its summary, headline, alert details and per-feature rows."""
+    name, version = window.model_name, window.model_version
+    breach = is_breach(result)
+    drifted = [f for f in result.features if f.is_drift]
+    detail_features = [
+        {
+            "feature": f.name,
+            "method": f.method,
+            "statistic": finite(f.statistic),
+            "p_val": finite(f.p_val),
+            "threshold": f.threshold,
+            "excess": excess(f),
+        }
+        for f in (*drifted, *[p for p in result.predictions if p.is_drift])
+    ]
+    names = ", ".join(f.name for f in drifted) or "no single feature"
+    headline = (
+        f"Drift on {name} version {version}: {names} drifted "
+        f"({len(drifted)} of {len(result.features)} features, share {result.drift_share:.2f})"
+        + ("; predictions drifted" if result.prediction_drift else "")
+        + (
+            f"; domain classifier AUC {result.multivariate.auc:.2f}"
+            if result.multivariate is not None and result.multivariate.is_drift
+            else ""
+        )
+    )
+    details = {
+        "window": {"start": lo.isoformat(), "end": hi.isoformat()},
+        "n_rows": data.n_rows,
+        "drift_share": result.drift_share,
+        "drift_share_threshold": result.drift_share_threshold,
+        "dataset_drift": result.dataset_drift,
+        "prediction_drift": result.prediction_drift,
+        "drifted": detail_features,
+    }
+    summary = {
+        **result.to_dict(),
+        "message": headline if breach else f"No drift on {name} version {version}",
+        "window": window.describe(),
+        "reference": {"source": ref.source, "n_rows": ref.profile.n_rows},
+        "prediction_reference": prof.prediction_source,
+        "is_breach": breach,
+        "timings_ms": timings_ms,
+    }
+    run = new_run(
+        status=result.status,
+        n_rows=data.n_rows,
+        start=lo,
+        end=hi,
+        summary=summary,
+        dataset_drift=result.dataset_drift,
+        drift_share=result.drift_share,
+        is_breach=breach,
+    )
+    features = [
+        FeatureResult(
+            run_id=0,
+            feature=f.name,
+            kind=f.kind if f.role == "feature" else "prediction",
+            method=f.method,
+            statistic=finite(f.statistic),
+            p_val=finite(f.p_val),
+            threshold=finite(f.threshold),
+            is_drift=f.is_drift,
+            status=f.status,
+        )
+        for f in (*result.features, *result.predictions)
+    ]
+    return Outcome(run, features, headline, details)

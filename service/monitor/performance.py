@@ -8,6 +8,7 @@ run records `baseline: true`). A new champion therefore gets its own baseline.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,11 @@ from detectors.performance import (
     compare_performance,
     regression_metrics,
 )
+from service.config import Settings
+from service.db.tables import FeatureResult
 from service.monitor.reader import LabeledData
+from service.monitor.store import Outcome, finite, new_run
+from service.monitor.windows import Window
 
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 
@@ -90,3 +95,75 @@ def compare(
         relative=current.metric in ("rmse", "mae"),
         n_current=n_rows,
     )
+
+
+def outcome(
+    data: LabeledData,
+    window: Window,
+    s: Settings,
+    reference: dict[str, float] | None,
+    source: str,
+    *,
+    n: int,
+    lo: datetime,
+    hi: datetime,
+) -> Outcome:
+    """The performance run of a labeled window against its reference metrics (or its baseline)."""
+    current = realized(data, s.performance_metric)
+    compared = compare(current, reference, s.performance_tolerance, n_rows=n) if reference else None
+    baseline = compared is None and window.mode in ("rows", "time")
+    summary: dict[str, Any] = {
+        "window": window.describe(),
+        "task": current.task,
+        "metric": current.metric,
+        "metrics": current.metrics,
+        "reference_metrics": reference,
+        "reference_source": source,
+        "baseline": baseline,
+        "performance": compared.to_dict() if compared else None,
+    }
+    name, version, metric = window.model_name, window.model_version, current.metric
+    value = current.metrics[current.metric]
+    if compared is None:
+        summary["message"] = (
+            f"baseline of {name} version {version}: {metric} {value:.4f}; later windows compare with it"
+            if baseline
+            else f"{metric} {value:.4f}; no baseline yet to compare with"
+        )
+    elif compared.is_drift:
+        summary["message"] = (
+            f"Performance of {name} version {version} degraded: {metric} {value:.4f} vs reference "
+            f"{compared.reference:.4f} (worst acceptable {compared.threshold:.4f}, "
+            f"{abs(compared.value - compared.threshold):.4f} past it)"
+        )
+    else:
+        summary["message"] = f"{metric} {value:.4f} within tolerance of reference {compared.reference:.4f}"
+    breach = bool(compared is not None and compared.is_drift)
+    run = new_run(
+        status=compared.status if compared else "no_drift",
+        n_rows=data.n_rows,
+        start=lo,
+        end=hi,
+        summary=summary,
+        is_breach=breach,
+    )
+    result = FeatureResult(
+        run_id=0,
+        feature=metric,
+        kind="metric",
+        method="performance",
+        statistic=finite(value),
+        threshold=finite(compared.threshold) if compared else None,
+        is_drift=breach,
+        status=compared.status if compared else "no_drift",
+    )
+    details = {
+        "metric": metric,
+        "value": value,
+        "reference": compared.reference if compared else None,
+        "threshold": compared.threshold if compared else None,
+        "delta": compared.delta if compared else None,
+        "n_rows": data.n_rows,
+        "window": {"start": run.window_start.isoformat(), "end": run.window_end.isoformat()},
+    }
+    return Outcome(run, [result], summary["message"], details)

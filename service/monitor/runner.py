@@ -11,19 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from detectors.results import jsonable
 from service.config import Settings
-from service.models import DriftRun, FeatureResult, utcnow
+from service.db.tables import DriftRun, utcnow
 from service.monitor import drift, performance, windows
 from service.monitor.reader import read_drift_window, read_labeled_window
-from service.monitor.store import Outcome, find_run, save
-from service.references import ReferenceSource, StoredReference, load_reference
+from service.monitor.references import ReferenceSource, StoredReference, load_reference
+from service.monitor.store import Outcome, find_run, new_run, save
 
 log = logging.getLogger("driftloop.monitor")
 
@@ -39,14 +37,6 @@ class ManualWindow:
     start: datetime | None = None
     end: datetime | None = None
     last_n: int | None = None
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(jsonable(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def _float(value: float | None) -> float | None:
-    return None if value is None or value != value or value in (float("inf"), float("-inf")) else float(value)
 
 
 class Monitor:
@@ -153,7 +143,7 @@ class Monitor:
     def _empty(self, window: windows.Window, status: str, message: str) -> Outcome:
         n, lo, hi = self._counted(window)
         summary = {"message": message, "window": window.describe()}
-        run = _new_run(status=status, n_rows=n, start=lo, end=hi, summary=summary)
+        run = new_run(status=status, n_rows=n, start=lo, end=hi, summary=summary)
         return Outcome(run)
 
     def _drift(self, window: windows.Window) -> Outcome:
@@ -188,76 +178,8 @@ class Monitor:
         t_decide = time.perf_counter()
         result = drift.decide(prof, data, opts)
         t_end = time.perf_counter()
-        breach = drift.is_breach(result)
-        drifted = [f for f in result.features if f.is_drift]
-        detail_features = [
-            {
-                "feature": f.name,
-                "method": f.method,
-                "statistic": _float(f.statistic),
-                "p_val": _float(f.p_val),
-                "threshold": f.threshold,
-                "excess": drift.excess(f),
-            }
-            for f in (*drifted, *[p for p in result.predictions if p.is_drift])
-        ]
-        names = ", ".join(f.name for f in drifted) or "no single feature"
-        headline = (
-            f"Drift on {name} version {version}: {names} drifted "
-            f"({len(drifted)} of {len(result.features)} features, share {result.drift_share:.2f})"
-            + ("; predictions drifted" if result.prediction_drift else "")
-            + (
-                f"; domain classifier AUC {result.multivariate.auc:.2f}"
-                if result.multivariate is not None and result.multivariate.is_drift
-                else ""
-            )
-        )
-        details = {
-            "window": {"start": lo.isoformat(), "end": hi.isoformat()},
-            "n_rows": data.n_rows,
-            "drift_share": result.drift_share,
-            "drift_share_threshold": result.drift_share_threshold,
-            "dataset_drift": result.dataset_drift,
-            "prediction_drift": result.prediction_drift,
-            "drifted": detail_features,
-        }
-        summary = {
-            **result.to_dict(),
-            "message": headline if breach else f"No drift on {name} version {version}",
-            "window": window.describe(),
-            "reference": {"source": ref.source, "n_rows": ref.profile.n_rows},
-            "prediction_reference": prof.prediction_source,
-            "is_breach": breach,
-            "timings_ms": {
-                "read": (t_decide - t_read) * 1000.0,
-                "decide": (t_end - t_decide) * 1000.0,
-            },
-        }
-        run = _new_run(
-            status=result.status,
-            n_rows=data.n_rows,
-            start=lo,
-            end=hi,
-            summary=summary,
-            dataset_drift=result.dataset_drift,
-            drift_share=result.drift_share,
-            is_breach=breach,
-        )
-        features = [
-            FeatureResult(
-                run_id=0,
-                feature=f.name,
-                kind=f.kind if f.role == "feature" else "prediction",
-                method=f.method,
-                statistic=_float(f.statistic),
-                p_val=_float(f.p_val),
-                threshold=_float(f.threshold),
-                is_drift=f.is_drift,
-                status=f.status,
-            )
-            for f in (*result.features, *result.predictions)
-        ]
-        return Outcome(run, features, headline, details)
+        timings = {"read": (t_decide - t_read) * 1000.0, "decide": (t_end - t_decide) * 1000.0}
+        return drift.outcome(ref, prof, result, data, window, lo=lo, hi=hi, timings_ms=timings)
 
     def _performance(self, window: windows.Window) -> Outcome:
         s = self.settings
@@ -269,69 +191,8 @@ class Monitor:
                 f"{n} labeled rows in the window; at least {s.min_window_rows} needed",
             )
         data = read_labeled_window(self.engine, window)
-        current = performance.realized(data, s.performance_metric)
         reference, source = self._reference_performance(window)
-        compared = (
-            performance.compare(current, reference, s.performance_tolerance, n_rows=n) if reference else None
-        )
-        baseline = compared is None and window.mode in ("rows", "time")
-        summary: dict[str, Any] = {
-            "window": window.describe(),
-            "task": current.task,
-            "metric": current.metric,
-            "metrics": current.metrics,
-            "reference_metrics": reference,
-            "reference_source": source,
-            "baseline": baseline,
-            "performance": compared.to_dict() if compared else None,
-        }
-        name, version, metric = window.model_name, window.model_version, current.metric
-        value = current.metrics[current.metric]
-        if compared is None:
-            summary["message"] = (
-                f"baseline of {name} version {version}: {metric} {value:.4f}; later windows compare with it"
-                if baseline
-                else f"{metric} {value:.4f}; no baseline yet to compare with"
-            )
-        elif compared.is_drift:
-            summary["message"] = (
-                f"Performance of {name} version {version} degraded: {metric} {value:.4f} vs reference "
-                f"{compared.reference:.4f} (worst acceptable {compared.threshold:.4f}, "
-                f"{abs(compared.value - compared.threshold):.4f} past it)"
-            )
-        else:
-            summary["message"] = (
-                f"{metric} {value:.4f} within tolerance of reference {compared.reference:.4f}"
-            )
-        breach = bool(compared is not None and compared.is_drift)
-        run = _new_run(
-            status=compared.status if compared else "no_drift",
-            n_rows=data.n_rows,
-            start=lo,
-            end=hi,
-            summary=summary,
-            is_breach=breach,
-        )
-        result = FeatureResult(
-            run_id=0,
-            feature=metric,
-            kind="metric",
-            method="performance",
-            statistic=_float(value),
-            threshold=_float(compared.threshold) if compared else None,
-            is_drift=breach,
-            status=compared.status if compared else "no_drift",
-        )
-        details = {
-            "metric": metric,
-            "value": value,
-            "reference": compared.reference if compared else None,
-            "threshold": compared.threshold if compared else None,
-            "delta": compared.delta if compared else None,
-            "n_rows": data.n_rows,
-            "window": {"start": run.window_start.isoformat(), "end": run.window_end.isoformat()},
-        }
-        return Outcome(run, [result], summary["message"], details)
+        return performance.outcome(data, window, s, reference, source, n=n, lo=lo, hi=hi)
 
     def _reference_performance(self, window: windows.Window) -> tuple[dict[str, float] | None, str]:
         try:
@@ -358,33 +219,3 @@ class Monitor:
                 if summary.get("baseline"):
                     return dict(summary["metrics"]), f"baseline_run:{row.id}"
         return None, "none"
-
-
-def _new_run(
-    *,
-    status: str,
-    n_rows: int,
-    start: datetime,
-    end: datetime,
-    summary: dict[str, Any],
-    dataset_drift: bool = False,
-    drift_share: float = 0.0,
-    is_breach: bool = False,
-) -> DriftRun:
-    now = utcnow()
-    return DriftRun(
-        window_key="",
-        kind="",
-        model_name="",
-        model_version="",
-        window_start=start,
-        window_end=end,
-        n_rows=n_rows,
-        status=status,
-        dataset_drift=dataset_drift,
-        drift_share=drift_share if drift_share == drift_share else 0.0,
-        is_breach=is_breach,
-        summary=_dumps(summary),
-        started_at=now,
-        finished_at=now,
-    )

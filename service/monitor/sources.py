@@ -4,14 +4,15 @@ serving process's model holder."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from service.monitor.runner import Monitor
-from service.serving import ModelHolder
+from service.serving.holder import ModelHolder
 
 if TYPE_CHECKING:
+    from retrain.registry import Registry
     from service.runtime import Runtime
 
 
@@ -19,7 +20,7 @@ class RegistryReferences:
     """The registry as a `ReferenceSource`: a version it does not know has no reference (None); an
     unreachable registry raises, so the check is retried instead of being stored as `no_reference`."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
     def load_reference(self, name: str, version: str) -> pd.DataFrame | None:
@@ -37,7 +38,7 @@ class RegistryReferences:
         return metrics
 
 
-def registry_champion(registry: Any) -> Callable[[str], str | None]:
+def registry_champion(registry: Registry) -> Callable[[str], str | None]:
     def champion_version(name: str) -> str | None:
         info = registry.champion(name)
         return str(info.version) if info is not None else None

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import episodes
+from service.codec import dumps
 from service.config import Settings
-from service.models import DriftRun, FeatureResult
+from service.db.tables import DriftRun, FeatureResult, utcnow
+from service.monitor import episodes
 
 log = logging.getLogger("driftloop.monitor")
 
@@ -37,7 +39,6 @@ def find_run(engine: sa.Engine, key: str) -> DriftRun | None:
 
 def save(engine: sa.Engine, settings: Settings, outcome: Outcome) -> tuple[DriftRun, bool]:
     """Store the run (and its episode transition); returns (run, created)."""
-    transition = episodes.Transition("none", None)
     with Session(engine, expire_on_commit=False) as session:
         run = outcome.run
         session.add(run)
@@ -47,9 +48,7 @@ def save(engine: sa.Engine, settings: Settings, outcome: Outcome) -> tuple[Drift
             for result in outcome.features:
                 result.run_id = run.id
                 session.add(result)
-            transition = episodes.evaluate(
-                session, run, settings, headline=outcome.headline, details=outcome.details
-            )
+            episodes.evaluate(session, run, settings, headline=outcome.headline, details=outcome.details)
             session.commit()
         except sa.exc.IntegrityError:
             session.rollback()
@@ -58,5 +57,39 @@ def save(engine: sa.Engine, settings: Settings, outcome: Outcome) -> tuple[Drift
                 raise
             log.info("window %s was already checked (run %s)", run.window_key, existing.id)
             return existing, False
-    episodes.run_hooks(transition)
     return run, True
+
+
+def finite(value: float | None) -> float | None:
+    """A float column's value: NaN and infinities are stored as NULL."""
+    return None if value is None or value != value or value in (float("inf"), float("-inf")) else float(value)
+
+
+def new_run(
+    *,
+    status: str,
+    n_rows: int,
+    start: datetime,
+    end: datetime,
+    summary: dict[str, Any],
+    dataset_drift: bool = False,
+    drift_share: float = 0.0,
+    is_breach: bool = False,
+) -> DriftRun:
+    now = utcnow()
+    return DriftRun(
+        window_key="",
+        kind="",
+        model_name="",
+        model_version="",
+        window_start=start,
+        window_end=end,
+        n_rows=n_rows,
+        status=status,
+        dataset_drift=dataset_drift,
+        drift_share=drift_share if drift_share == drift_share else 0.0,
+        is_breach=is_breach,
+        summary=dumps(summary),
+        started_at=now,
+        finished_at=now,
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.models import Feedback, Prediction
+from service.db.tables import Feedback, Prediction
 
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]

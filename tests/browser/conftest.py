@@ -24,7 +24,7 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's `chromium` package (apt-get install -y chromium)"
-        if os.environ.get("DRIFTLOOP_REQUIRE_BROWSER"):
+        if os.environ.get("DRIFTLOOP_REQUIRE_BROWSER", "") not in ("", "0"):
             pytest.fail(f"{reason}; DRIFTLOOP_REQUIRE_BROWSER is set")
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright

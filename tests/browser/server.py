@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from service.app import create_app
 from service.config import Settings
-from service.main import create_app
-from tests.support import FakeRegistry
+from tests.support.core import FakeRegistry
 
 
 def serve(settings: Settings, registry: FakeRegistry) -> Iterator[str]:

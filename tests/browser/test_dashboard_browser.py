@@ -11,8 +11,8 @@ import pytest
 from retrain.synthetic import FEATURES
 from service.config import Settings
 from tests.browser.server import serve
-from tests.service.dashboard_seed import Seeded, seed
-from tests.support import FakeRegistry
+from tests.support.core import FakeRegistry
+from tests.support.dashboard_seed import Seeded, seed
 
 pytestmark = pytest.mark.browser
 

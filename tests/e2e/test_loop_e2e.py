@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from retrain.bootstrap import bootstrap_demo
 from retrain.registry import Registry
 from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
+from service.app import create_app
 from service.config import Settings
-from service.db import make_engine
-from service.main import create_app
+from service.db.engine import make_engine
 from service.scheduler import embedded_scheduler
-from tests.service.alerts_receiver import Receiver
+from tests.support.alerts_receiver import Receiver
 
 NAME = "e2e-loop"
 ADMIN = {"Authorization": "Bearer e2e-admin"}

@@ -28,10 +28,10 @@ import sqlalchemy as sa
 
 from bench._procs import Servers, free_port
 from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
-from service.db import make_engine
-from service.demo import FAST_LOOP_ENV, WINDOW
+from service.cli.demo import FAST_LOOP_ENV, WINDOW
+from service.db.engine import make_engine
 from tests.conftest import _create_pg_database, _drop_pg_database, _pg_available, pg_url
-from tests.service.alerts_receiver import Receiver
+from tests.support.alerts_receiver import Receiver
 
 BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "topology-admin-token"

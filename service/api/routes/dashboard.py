@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from service.api.deps import RuntimeDep
-from service.dashboard import PLOT_RUNS, RUNS_TABLE, dashboard_data
-from service.dashboard_page import render_page
+from service.dashboard.data import PLOT_RUNS, RUNS_TABLE, dashboard_data
+from service.dashboard.page import render_page
 
 router = APIRouter(tags=["dashboard"])
 

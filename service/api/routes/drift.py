@@ -11,7 +11,7 @@ from sqlmodel import col, func, select
 
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
-from service.api.routes.drift_schemas import (
+from service.api.schemas.drift import (
     CheckRequest,
     FeatureHistory,
     FeatureResultPublic,
@@ -22,7 +22,7 @@ from service.api.routes.drift_schemas import (
     RunPublic,
     RunStatus,
 )
-from service.models import DriftRun, FeatureResult
+from service.db.tables import DriftRun, FeatureResult
 from service.monitor import ManualWindow, NoTraffic
 from service.monitor.sources import serving_monitor
 

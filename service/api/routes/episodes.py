@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, func, select
 
 from service.api.deps import RuntimeDep, SessionDep
-from service.api.routes.drift_schemas import EpisodePage, EpisodePublic, RunKind
-from service.models import Episode
+from service.api.schemas.drift import EpisodePage, EpisodePublic, RunKind
+from service.db.tables import Episode
 
 router = APIRouter(prefix="/v1", tags=["drift"])
 

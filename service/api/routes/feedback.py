@@ -17,9 +17,9 @@ from pydantic import (
     StrictStr,
 )
 
-from service import repository
 from service.api.deps import ClientDep, SessionDep
 from service.api.routes._responses import errors
+from service.serving import store as repository
 
 router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 403, 413, 422, 503))
 
@@ -72,6 +72,7 @@ def feedback(body: FeedbackRequest, session: SessionDep) -> FeedbackResponse:
     outcomes = repository.record_feedback(
         session, items=[(str(item.prediction_id), item.label) for item in body.items]
     )
+    session.commit()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("stored", "unchanged", "updated")}
     return FeedbackResponse(
         **counts,

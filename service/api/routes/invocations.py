@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from service.api.deps import require_client
 from service.api.routes._responses import errors
-from service.inference import check_batch_size, score
 from service.runtime import Runtime
+from service.serving.scoring import score
 
 router = APIRouter(tags=["serving"], responses=errors(401, 403, 413, 415, 422, 503))
 
@@ -68,6 +68,5 @@ async def invocations(request: Request) -> Response:
     except orjson.JSONDecodeError as exc:
         raise _bad(f"malformed JSON: {exc}") from None
     records, prefix = parse_payload(payload)
-    check_batch_size(runtime, len(records))
-    result = await score(runtime, records, endpoint="invocations", loc_prefix=prefix)
+    result = await score(runtime.scorer, records, endpoint="invocations", loc_prefix=prefix)
     return Response(orjson.dumps({"predictions": result.predictions}), media_type="application/json")

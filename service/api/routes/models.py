@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from service.api.deps import AdminDep, RuntimeDep
 from service.api.routes._responses import errors
-from service.events import emit
+from service.retraining.rollback import rollback as rollback_champion
 from service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from retrain.registry import Registry
 
 T = TypeVar("T")
 
@@ -58,7 +60,7 @@ async def _off_loop(fn: Callable[[Runtime], T], runtime: Runtime) -> T:
         ) from None
 
 
-def _registry(runtime: Runtime) -> Any:
+def _registry(runtime: Runtime) -> Registry:
     if runtime.registry is None:
         raise HTTPException(503, "no model registry configured for this process")
     return runtime.registry
@@ -111,29 +113,11 @@ class RollbackResponse(BaseModel):
 def _rollback(runtime: Runtime) -> RollbackResponse:
     from retrain.errors import NoPreviousChampion
 
-    registry = _registry(runtime)
-    name = runtime.settings.model_name
-    before = registry.champion(name)
     try:
-        restored = registry.rollback(name)
+        done = rollback_champion(runtime.engine, _registry(runtime), runtime.settings)
     except NoPreviousChampion as exc:
         raise HTTPException(409, str(exc)) from None
-    with Session(runtime.engine) as session:
-        emit(
-            session,
-            type="model.rolled_back",
-            model_name=name,
-            model_version=restored.version,
-            summary=f"champion rolled back from version {before.version if before else '?'} "
-            f"to {restored.version}",
-            data={"from_version": before.version if before else None, "to_version": restored.version},
-            links={"models": f"{runtime.settings.public_url}/v1/models"},
-        )
-        session.commit()
-    previous = registry.get_alias(name, "previous_champion")
-    return RollbackResponse(
-        champion=restored.version, previous_champion=previous.version if previous else None
-    )
+    return RollbackResponse(champion=done.champion, previous_champion=done.previous_champion)
 
 
 @router.post("/rollback", response_model=RollbackResponse, dependencies=[AdminDep])

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import ClientDep, RuntimeDep
 from service.api.routes._responses import errors
-from service.inference import check_batch_size, score
+from service.serving.scoring import score
 
 router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 403, 413, 422, 503))
 
@@ -46,9 +46,8 @@ class PredictResponse(BaseModel):
 async def predict(body: PredictRequest, runtime: RuntimeDep) -> PredictResponse:
     single = body.instances is None
     records: list[Any] = [body.features] if single else list(body.instances or [])
-    check_batch_size(runtime, len(records))
     prefix = ("body", "features") if single else ("body", "instances")
-    r = await score(runtime, records, endpoint="predict", loc_prefix=prefix, indexed=not single)
+    r = await score(runtime.scorer, records, endpoint="predict", loc_prefix=prefix, indexed=not single)
     probs = r.probabilities
     return PredictResponse(
         model_name=runtime.holder.name,

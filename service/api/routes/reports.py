@@ -7,9 +7,9 @@ import asyncio
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import FileResponse
 
-from service import dashboard_queries as queries
 from service.api.deps import RuntimeDep
-from service.report import ReportUnavailable, build_report, cache_path
+from service.dashboard import queries
+from service.dashboard.report import ReportUnavailable, build_report, cache_path
 
 router = APIRouter(tags=["drift"])
 

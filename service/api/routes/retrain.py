@@ -11,10 +11,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import col, select
 
-from service import jobs
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
-from service.models import RetrainJob
+from service.db.tables import RetrainJob
+from service.retraining.submit import submit
 
 router = APIRouter(
     prefix="/v1/retrain", tags=["retraining"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
@@ -70,7 +70,7 @@ class RetrainAccepted(BaseModel):
 @router.post("", status_code=202, response_model=RetrainAccepted, dependencies=[AdminDep])
 async def trigger_retrain(body: RetrainRequest, runtime: RuntimeDep, response: Response) -> RetrainAccepted:
     result = await asyncio.to_thread(
-        jobs.enqueue,
+        submit,
         runtime.engine,
         model_name=runtime.settings.model_name,
         trigger="manual",

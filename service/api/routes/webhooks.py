@@ -15,13 +15,13 @@ from sqlmodel import Session
 
 from service.alerts import store
 from service.alerts.dispatcher import policy_of
+from service.alerts.outbox import EVENT_TYPES
 from service.alerts.signing import new_secret
 from service.alerts.targets import TargetRefused, parse_url, resolve_checked
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
 from service.config import Settings
-from service.events import EVENT_TYPES
-from service.models import Delivery, Event, Webhook
+from service.db.tables import Delivery, Event, Webhook
 
 router = APIRouter(
     prefix="/v1/webhooks",
@@ -189,6 +189,7 @@ async def create(body: WebhookCreate, session: SessionDep, runtime: RuntimeDep) 
         secret=secret or generated or "",
         format=body.format,
     )
+    await run_in_threadpool(session.commit)
     return WebhookCreated(**_public(hook), secret=generated)
 
 
@@ -221,12 +222,14 @@ async def update(
             enabled=body.enabled,
         )
     )
+    await run_in_threadpool(session.commit)
     return WebhookPublic(**_public(hook))
 
 
 @router.delete("/{webhook_id}", status_code=204)
 def delete(webhook_id: Id, session: SessionDep) -> None:
     store.delete_webhook(session, hook=_hook(session, webhook_id))
+    session.commit()
 
 
 @router.post("/{webhook_id}/test", response_model=TestQueued, status_code=202)
@@ -237,6 +240,7 @@ def test(webhook_id: Id, session: SessionDep, runtime: RuntimeDep) -> TestQueued
     delivery = store.queue_test_event(
         session, hook=hook, model_name=runtime.settings.model_name, public_url=runtime.settings.public_url
     )
+    session.commit()
     assert delivery.id is not None
     return TestQueued(event_id=delivery.event_id, delivery_id=delivery.id)
 
@@ -280,5 +284,6 @@ def redeliver(delivery_id: Id, session: SessionDep) -> DeliveryPublic:
     if delivery.status == "pending":
         raise HTTPException(409, f"delivery {delivery_id} is already pending")
     delivery = store.redeliver(session, delivery=delivery)
+    session.commit()
     event = session.get(Event, delivery.event_id)
     return _delivery_public(store.DeliveryLog(delivery, event.type if event else "", []))

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
 from service.config import Settings
-from service.main import create_app
-from tests.support import FakeRegistry
+from tests.support.core import FakeRegistry
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import sample_records
+from tests.support.core import sample_records
 
 ADMIN_TOKEN = "adm-7f3c9e21d4b85a60"
 PREDICT_TOKEN = "prd-1b2c3d4e5f60718293"

@@ -9,10 +9,10 @@ from typing import Any
 from sqlmodel import Session
 
 from retrain.synthetic import FEATURES
-from service.db import make_engine
-from service.models import DriftRun, FeatureResult
-from tests.service.dashboard_seed import START, seed
-from tests.support import FakeRegistry
+from service.db.engine import make_engine
+from service.db.tables import DriftRun, FeatureResult
+from tests.support.core import FakeRegistry
+from tests.support.dashboard_seed import START, seed
 
 
 def _plots(page: str) -> dict[str, ET.Element]:

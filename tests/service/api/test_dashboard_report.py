@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from retrain.synthetic import FEATURES
-from tests.service.dashboard_seed import seed
+from tests.support.dashboard_seed import seed
 
 
 def test_report_html_renders_the_run_window(make_client: Callable[..., Any], database_url: str) -> None:

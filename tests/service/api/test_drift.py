@@ -4,9 +4,9 @@ from collections.abc import Callable
 from typing import Any
 
 from retrain.synthetic import TIMESTAMP, generate
-from service.db import make_engine
-from service.references import store_reference
-from tests.support import sample_records
+from service.db.engine import make_engine
+from service.monitor.references import store_reference
+from tests.support.core import sample_records
 
 ADMIN = {"Authorization": "Bearer secret"}
 

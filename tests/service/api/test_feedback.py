@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.db import make_engine
-from tests.support import sample_records
+from service.db.engine import make_engine
+from tests.support.core import sample_records
 
 
 def labels(url: str, ids: list[str]) -> dict[str, str]:

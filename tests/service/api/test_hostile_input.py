@@ -24,12 +24,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from retrain.registry import Registry
+from service.app import create_app
 from service.config import Settings
-from service.db import upgrade
-from service.main import create_app
-from service.serving import LoadedModel
+from service.db.engine import upgrade
+from service.serving.holder import LoadedModel
 from tests.service.api.test_predict import logged
-from tests.support import FakeRegistry, sample_records, train_demo_estimator
+from tests.support.core import FakeRegistry, sample_records, train_demo_estimator
 
 ADMIN_TOKEN = "hostile-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -123,7 +123,7 @@ def test_body_and_batch_limits(make_client: Callable[..., Any], sqlite_url: str)
 def logged_count(url: str) -> int:
     import sqlalchemy as sa
 
-    from service.db import make_engine
+    from service.db.engine import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -213,7 +213,7 @@ def test_nul_bytes_and_lone_surrogates_are_refused(
 def _label(url: str, pid: str) -> Any:
     import sqlalchemy as sa
 
-    from service.db import make_engine
+    from service.db.engine import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:

@@ -5,8 +5,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.db import make_engine
-from tests.support import FEATURES, sample_records
+from service.db.engine import make_engine
+from tests.support.core import FEATURES, sample_records
 
 
 def count(url: str, endpoint: str) -> int:

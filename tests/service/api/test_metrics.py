@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.support import sample_records
+from tests.support.core import sample_records
 
 
 def test_metrics_count_requests_predictions_and_log_batches(

@@ -10,11 +10,11 @@ from sqlmodel import Session, select
 
 from retrain.bootstrap import bootstrap_demo
 from retrain.registry import Registry
+from service.app import create_app
 from service.config import Settings
-from service.db import make_engine
-from service.main import create_app
-from service.models import Event
-from tests.support import sample_records
+from service.db.engine import make_engine
+from service.db.tables import Event
+from tests.support.core import sample_records
 
 NAME = "api-models"
 ADMIN = {"Authorization": "Bearer s3cret-admin"}

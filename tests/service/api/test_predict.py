@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from service.db import make_engine
-from tests.support import FakeRegistry, sample_records
+from service.db.engine import make_engine
+from tests.support.core import FakeRegistry, sample_records
 
 
 def logged(database_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -142,7 +142,7 @@ def test_no_champion_gives_503_then_recovers(
 def test_hot_swap_logs_new_version(
     make_client: Callable[..., Any], sqlite_url: str, fake_registry: FakeRegistry
 ) -> None:
-    from tests.support import train_demo_estimator
+    from tests.support.core import train_demo_estimator
 
     fake_registry.estimators["2"] = train_demo_estimator(seed=7)
     record = sample_records(1)[0]

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.alerts import dispatch_due
 from service.config import Settings
-from service.db import make_engine
-from tests.service.alerts_receiver import Receiver
+from service.db.engine import make_engine
+from tests.support.alerts_receiver import Receiver, dispatch_due
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,0 +1,145 @@
+"""The FastAPI application: `create_app()` with a lifespan that owns the poller, batcher and writer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from service import metrics
+from service.api import errors
+from service.api.middleware import GuardAndMeasure
+from service.api.routes import dashboard, feedback, health, invocations, predict, reports
+from service.api.routes import drift as drift_routes
+from service.api.routes import episodes as episode_routes
+from service.api.routes import models as models_routes
+from service.api.routes import retrain as retrain_routes
+from service.api.routes import webhooks as webhook_routes
+from service.config import Settings, get_settings
+from service.db.engine import ensure_migrated, make_engine
+from service.runtime import Runtime, make_registry, registry_loader
+from service.serving.batcher import MicroBatcher
+from service.serving.holder import LoadedModel, ModelHolder
+from service.serving.log_writer import PredictionLogWriter
+
+if TYPE_CHECKING:
+    from retrain.registry import Registry
+
+log = logging.getLogger("driftloop")
+
+Loader = tuple[Callable[[str], str | None], Callable[[str, str], LoadedModel]]
+Extra = Callable[[Runtime], AbstractAsyncContextManager[Any]]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loader: Loader | None = None,
+    extras: tuple[Extra, ...] = (),
+    registry: Registry | None = None,
+) -> FastAPI:
+    """Build the app. `loader` replaces the MLflow registry (tests); `extras` are context managers run
+    for the app's lifetime (the embedded scheduler)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        ensure_migrated(engine)
+        registry_ = registry if registry is not None or loader is not None else make_registry(settings)
+        if loader is not None:
+            resolve, fetch = loader
+        else:
+            assert registry_ is not None
+            resolve, fetch = registry_loader(registry_)
+        holder = ModelHolder(
+            settings.model_name, resolve=resolve, fetch=fetch, poll_seconds=settings.model_poll_seconds
+        )
+        batcher = MicroBatcher(holder, max_rows=settings.batch_max_rows, wait_ms=settings.batch_wait_ms)
+        batcher.batch_sizes = metrics.MODEL_BATCH_ROWS.observe
+        writer = PredictionLogWriter(engine, max_rows=settings.log_max_rows, flush_ms=settings.log_flush_ms)
+
+        def observe(rows: int, lag: float) -> None:
+            metrics.LOG_BATCH_ROWS.observe(rows)
+            metrics.LOG_LAG.observe(lag)
+
+        writer.observe = observe
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            holder=holder,
+            batcher=batcher,
+            writer=writer,
+            registry=registry_,
+        )
+        app.state.runtime = runtime
+        if await holder.refresh():
+            metrics.CHAMPION.set(_numeric(holder.current.version))
+        else:
+            log.warning("starting without a model: %s", holder.last_error)
+        holder.start()
+        batcher.start()
+        writer.start()
+        try:
+            async with _enter_all(extras, runtime):
+                yield
+        finally:
+            await holder.stop()
+            await batcher.stop()
+            await writer.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="driftloop",
+        version="0.1.0",
+        description="Serve the MLflow champion, log every prediction, watch drift, alert, retrain.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(GuardAndMeasure, max_body_bytes=settings.max_body_bytes)
+    errors.install(app)
+    for module in (
+        predict,
+        invocations,
+        feedback,
+        health,
+        retrain_routes,
+        models_routes,
+        drift_routes,
+        episode_routes,
+        reports,
+        dashboard,
+        webhook_routes,
+    ):
+        app.include_router(module.router)
+    return app
+
+
+def _numeric(version: str) -> float:
+    try:
+        return float(version)
+    except ValueError:
+        return -1.0
+
+
+@asynccontextmanager
+async def _enter_all(extras: tuple[Extra, ...], runtime: Runtime) -> AsyncIterator[None]:
+    from contextlib import AsyncExitStack
+
+    async with AsyncExitStack() as stack:
+        for extra in extras:
+            await stack.enter_async_context(extra(runtime))
+        yield
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: settings from the environment, embedded scheduler when configured."""
+    settings = get_settings()
+    extras: tuple[Extra, ...] = ()
+    if settings.embedded_scheduler:
+        from service.scheduler import embedded_scheduler
+
+        extras = (embedded_scheduler,)
+    return create_app(settings, extras=extras)

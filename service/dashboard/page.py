@@ -1,0 +1,133 @@
+"""The dashboard page: plain HTML + inline SVG from `dashboard_data()`; nothing loaded from a network."""
+
+from __future__ import annotations
+
+from html import escape
+from string import Template
+from typing import Any
+
+from service.dashboard.svg import feature_svg
+
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="$refresh">
+<title>driftloop: $model</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 28px; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }
+.status-drift, .breach { color: #b00020; font-weight: 600; }
+.features { display: flex; flex-wrap: wrap; gap: 16px; }
+figure { margin: 0; } figcaption { font-weight: 600; }
+.frame { fill: #fafafa; stroke: #ccc; }
+.tick { font-size: 10px; fill: #666; }
+.threshold { fill: none; stroke: #d97706; stroke-dasharray: 5 4; stroke-width: 1.5; }
+.series { fill: none; stroke: #2563eb; stroke-width: 1.2; }
+svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; }
+.muted { color: #777; }
+</style>
+</head>
+<body>
+<h1>driftloop &middot; <span id="model-name">$model</span></h1>
+<section id="champion" data-version="$champion_version">$champion</section>
+<h2>Open breach episodes</h2>
+<section id="open-episodes">$episodes</section>
+<h2>Drift of each feature
+<span class="muted">(last $plot_runs drift checks; click a point for its report)</span></h2>
+<section class="features" id="features">$features</section>
+$performance
+<h2>Latest checks</h2>
+<section id="latest-runs">$runs</section>
+<p class="muted">Generated $generated &middot; <a href="/v1/dashboard/data">data as JSON</a> &middot;
+<a href="/docs">API</a></p>
+</body>
+</html>
+""")
+
+
+def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -> str:
+    champ = data["champion"]
+    return PAGE.substitute(
+        refresh=refresh_seconds,
+        model=escape(data["model_name"]),
+        champion_version=escape(champ["version"] or ""),
+        champion=_champion(champ),
+        episodes=_episodes(data["open_episodes"]),
+        features="\n".join(_figure(name, pts) for name, pts in data["features"].items())
+        or '<p class="muted" id="no-features">No drift checks yet.</p>',
+        performance=_performance(data["performance"]),
+        runs=_runs(data["runs"]),
+        plot_runs=plot_runs,
+        generated=escape(data["generated_at"]),
+    )
+
+
+def _champion(champ: dict[str, Any]) -> str:
+    if champ["version"] is None:
+        reason = escape(champ["error"] or "not loaded yet")
+        return f'Champion: <strong class="breach">none loaded</strong> ({reason})'
+    return (
+        f'Champion: <strong><span class="champion-name">{escape(champ["name"])}</span> '
+        f'v<span class="champion-version">{escape(champ["version"])}</span></strong> '
+        f'<span class="muted">(loaded {escape(champ["loaded_at"])})</span>'
+    )
+
+
+def _episodes(episodes: list[dict[str, Any]]) -> str:
+    if not episodes:
+        return '<p class="muted">None: no breach in progress.</p>'
+    items = "".join(
+        f'<li class="episode breach" data-episode-id="{e["id"]}">{escape(e["kind"])} breach since '
+        f"{escape(e['opened_at'])} (runs "
+        f'<a href="/v1/drift/runs/{e["first_run_id"]}">{e["first_run_id"]}</a> .. '
+        f'<a href="/v1/drift/runs/{e["last_run_id"]}">{e["last_run_id"]}</a>)</li>'
+        for e in episodes
+    )
+    return f"<ul>{items}</ul>"
+
+
+def _figure(name: str, points: list[dict[str, Any]]) -> str:
+    method = escape(points[-1]["method"]) if points else ""
+    return (
+        f'<figure class="feature" data-feature="{escape(name)}"><figcaption>{escape(name)} '
+        f'<span class="muted">{method}</span></figcaption>{feature_svg(name, points)}</figure>'
+    )
+
+
+def _performance(series: dict[str, list[dict[str, Any]]]) -> str:
+    if not series:
+        return ""  # no labels have arrived: nothing to show
+    figures = "\n".join(
+        f'<figure class="metric" data-metric="{escape(name)}"><figcaption>{escape(name)}</figcaption>'
+        f"{feature_svg(name, points, performance=True)}</figure>"
+        for name, points in series.items()
+    )
+    return (
+        '<h2>Realized performance <span class="muted">(labeled predictions)</span></h2>\n'
+        f'<section class="features" id="performance">{figures}</section>'
+    )
+
+
+def _runs(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return '<p class="muted">No checks yet.</p>'
+    head = (
+        "<tr><th>run</th><th>kind</th><th>version</th><th>window end</th><th>rows</th><th>status</th>"
+        "<th>drift share</th><th>breach</th><th>links</th></tr>"
+    )
+    rows = []
+    for r in runs:
+        share = "" if r["drift_share"] is None else f"{r['drift_share']:.2f}"
+        rows.append(
+            f'<tr class="run" data-run-id="{r["id"]}"><td>{r["id"]}</td><td>{escape(r["kind"])}</td>'
+            f"<td>{escape(r['model_version'])}</td><td>{escape(r['window_end'])}</td><td>{r['n_rows']}</td>"
+            f'<td class="status-{escape(r["status"])}">{escape(r["status"])}</td><td>{share}</td>'
+            f"<td>{'yes' if r['is_breach'] else ''}</td>"
+            f'<td><a class="run-json" href="/v1/drift/runs/{r["id"]}">JSON</a> &middot; '
+            f'<a class="run-report" href="/v1/drift/runs/{r["id"]}/report.html">report</a></td></tr>'
+        )
+    return f'<table id="runs">{head}{"".join(rows)}</table>'

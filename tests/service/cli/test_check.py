@@ -1,0 +1,131 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from service.cli.check import check
+
+app = typer.Typer()
+
+
+@app.callback()
+def _root() -> None:
+    """Subcommand mode, as in service.cli.main."""
+
+
+app.command("check")(check)
+runner = CliRunner()
+
+
+def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40 + 10 * shift, 10, n),
+            "income": rng.lognormal(10, 1, n),
+            "city": rng.choice(["a", "b", "c"], n),
+            "label": rng.integers(0, 2, n),
+            "pred": rng.integers(0, 2, n),
+        }
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "ref": tmp_path / "ref.csv",
+        "same": tmp_path / "same.parquet",
+        "drift": tmp_path / "drift.csv",
+        "other": tmp_path / "other.csv",
+        "bad": tmp_path / "bad.csv",
+    }
+    frame(3000, 0).to_csv(paths["ref"], index=False)
+    frame(2000, 1).to_parquet(paths["same"])
+    frame(2000, 2, shift=1.0).to_csv(paths["drift"], index=False)
+    frame(2000, 3).drop(columns="income").to_csv(paths["other"], index=False)
+    paths["bad"].write_bytes(b"\x00\x01 not a csv \xff\xfe")
+    return paths
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["check", *map(str, args)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_table_output_and_exit_zero(files: dict[str, Path]) -> None:
+    code, out, _ = run(files["ref"], files["same"], "--no-multivariate")
+    assert code == 0
+    assert "dataset: no_drift" in out and "wasserstein" in out and "jensenshannon" in out
+
+
+def test_json_document_and_fail_on_drift(files: dict[str, Path]) -> None:
+    code, out, _ = run(files["ref"], files["drift"], "--json", "--fail-on-drift", "--target", "label",
+                       "--prediction", "pred")  # fmt: skip
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["status"] == "drift" and doc["dataset_drift"] is True
+    assert [f["name"] for f in doc["features"]] == ["age", "income", "city"]
+    assert set(doc["features"][0]) >= {
+        "name",
+        "kind",
+        "method",
+        "statistic",
+        "p_val",
+        "threshold",
+        "is_drift",
+    }
+    assert doc["predictions"][0]["name"] == "pred"
+    assert doc["performance"]["metric"] == "accuracy"
+    assert doc["multivariate"]["method"] == "domain_classifier"
+    assert run(files["ref"], files["drift"], "--json")[0] == 0  # drift without --fail-on-drift exits 0
+
+
+def test_methods_thresholds_columns_and_correction(files: dict[str, Path]) -> None:
+    code, out, _ = run(files["ref"], files["same"], "--json", "--method", "income=psi", "--threshold",
+                       "income=0.2", "--threshold", "psi=0.15", "-c", "age,income", "--method", "age=ks",
+                       "--correction", "bonferroni", "--no-multivariate")  # fmt: skip
+    assert code == 0
+    feats = {f["name"]: f for f in json.loads(out)["features"]}
+    assert set(feats) == {"age", "income"}
+    assert (feats["income"]["method"], feats["income"]["threshold"]) == ("psi", 0.2)
+    assert feats["age"]["method"] == "ks" and feats["age"]["threshold"] == 0.05  # one p-value test: /1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv", "same"], "cannot read"),
+        (["bad", "same"], "cannot read"),
+        (["ref", "ref.txt"], "unsupported file type"),
+        (["ref", "other"], "schemas differ"),
+        (["ref", "same", "-c", "nope"], "unknown column"),
+        (["ref", "same", "--method", "age=energy"], "valid: ks"),
+        (["ref", "same", "--method", "city=ks"], "valid: chisquare"),
+        (["ref", "same", "--threshold", "zz=0.1"], "not a method or a checked column"),
+        (["ref", "same", "--threshold", "psi=high"], "not a number"),
+        (["ref", "same", "--correction", "holm"], "valid: none, bonferroni, fdr"),
+        (["ref", "same", "--drift-share", "2"], "drift_share"),
+    ],
+)
+def test_user_errors_exit_two_with_message(
+    files: dict[str, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    resolved = [str(files[a]) if a in files else (str(tmp_path / a) if a.endswith((".csv", ".txt")) else a)
+                for a in args]  # fmt: skip
+    code, out, err = run(*resolved)
+    assert code == 2
+    assert message in err and err.startswith("error: ")
+    assert out == ""
+
+
+def test_type_mismatch_is_a_schema_error(files: dict[str, Path], tmp_path: Path) -> None:
+    cur = frame(500, 4)
+    cur["age"] = "old"
+    path = tmp_path / "typed.csv"
+    cur.to_csv(path, index=False)
+    code, _, err = run(files["ref"], path)
+    assert code == 2 and "must be numeric" in err

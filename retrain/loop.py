@@ -13,7 +13,9 @@ from typing import Any, Literal, get_args
 import pandas as pd
 
 from retrain.errors import InvalidSetting, NoChampion, NotEnoughData, RetrainError
-from retrain.evaluate import METRICS, Evaluation, evaluate, evaluation_metrics, split_by_time
+from retrain.evaluate import METRICS, Evaluation, evaluate, evaluation_metrics
+from retrain.paired import DEFAULT_ALPHA, DEFAULT_RESAMPLES
+from retrain.post_change import post_change_split
 from retrain.registry import CHALLENGER, Registry
 from retrain.train import train_challenger
 
@@ -32,6 +34,10 @@ class RetrainOutcome:
     n_train: int
     n_holdout: int
     reason: str
+    #: the challenger trained (and was judged) on rows after ``change_at`` only
+    post_change: bool = False
+    #: which rows trained the challenger, in words (a fallback says why), for the job record
+    data_reason: str = ""
 
 
 def run_retrain(
@@ -52,6 +58,11 @@ def run_retrain(
     force: bool = False,
     tags: Mapping[str, str] | None = None,
     on_step: Callable[[str], None] | None = None,
+    change_at: Any = None,
+    min_post_change_rows: int | None = None,
+    alpha: float | None = DEFAULT_ALPHA,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> RetrainOutcome:
     """Train a challenger on recent labeled rows and promote it if it beats the champion.
 
@@ -64,8 +75,14 @@ def run_retrain(
         The champion's training data; added to the training set under ``policy="reference_plus_recent"``.
     min_rows
         Fewest labeled rows worth retraining on.
-    metric, margin
-        The gate: the challenger must beat the champion on ``metric`` by at least ``margin``.
+    metric, margin, alpha
+        The gate: the challenger must beat the champion on ``metric`` by at least ``margin`` and win a
+        paired test on the holdout at ``alpha`` (McNemar / a paired bootstrap of ``n_resamples`` resamples
+        seeded by ``seed``; see :func:`retrain.evaluate.evaluate`); ``alpha=None`` skips the test.
+    change_at
+        Start of the episode's first breaching window (same type as ``time_column``): train and hold out
+        only rows from it on, when at least ``min_post_change_rows`` (default ``min_rows``) exist; else the
+        recent rows, with ``data_reason`` saying so.
     force
         Promote even if the gate fails (manual triggers only); the version is tagged ``forced``.
     tags
@@ -82,7 +99,9 @@ def run_retrain(
     settings = _Settings(
         features=tuple(features), target=target, time_column=time_column, policy=policy,
         holdout_fraction=holdout_fraction, min_rows=min_rows, metric=metric, margin=margin,
-        recipe=recipe, force=force, tags=dict(tags or {}),
+        recipe=recipe, force=force, tags=dict(tags or {}), change_at=change_at,
+        min_post_change_rows=min_rows if min_post_change_rows is None else min_post_change_rows,
+        alpha=alpha, n_resamples=n_resamples, seed=seed,
     )  # fmt: skip
     _validate(settings)
     step_name = "start"
@@ -116,6 +135,11 @@ class _Settings:
     recipe: str
     force: bool
     tags: dict[str, str]
+    change_at: Any = None
+    min_post_change_rows: int = 200
+    alpha: float | None = DEFAULT_ALPHA
+    n_resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
 
 
 def _run(
@@ -144,8 +168,13 @@ def _run(
         )
 
     step("split by time")
-    recent, holdout = split_by_time(rows, time_column=time_column, holdout_fraction=s.holdout_fraction)
-    train, used_policy = _training_set(recent, reference, s)
+    data = post_change_split(
+        rows, time_column=time_column, change_at=s.change_at, holdout_fraction=s.holdout_fraction,
+        min_rows=s.min_post_change_rows,
+    )  # fmt: skip
+    recent, holdout = data.train, data.holdout
+    # after a change the old concept's reference rows would teach the old concept again
+    train, used_policy = _training_set(recent, None if data.post_change else reference, s)
 
     step("train challenger")
     challenger = train_challenger(champion_model, train[features], train[target], recipe=s.recipe)
@@ -159,6 +188,9 @@ def _run(
         target=target,
         metric=s.metric,
         margin=s.margin,
+        alpha=s.alpha,
+        n_resamples=s.n_resamples,
+        seed=s.seed,
     )
 
     step("register challenger")
@@ -168,7 +200,11 @@ def _run(
         train,
         features=features,
         target=target,
-        params=_params(s, used_policy, champion.version, train, holdout),
+        params={
+            **_params(s, used_policy, champion.version, train, holdout),
+            "post_change": data.post_change,
+            "training_data": data.reason[:500],
+        },  # fmt: skip
         metrics=evaluation_metrics(evaluation),
         tags={**s.tags, "validation_status": "pending", "champion_version_before": champion.version},
         run_name=f"retrain-{name}",
@@ -195,6 +231,8 @@ def _run(
         n_train=len(train),
         n_holdout=len(holdout),
         reason=reason,
+        post_change=data.post_change,
+        data_reason=data.reason,
     )
 
 
@@ -207,6 +245,10 @@ def _validate(s: _Settings) -> None:
         raise InvalidSetting(f"unknown metric {s.metric!r}; choose one of {', '.join(METRICS)}")
     if s.min_rows < 2:
         raise InvalidSetting(f"min_rows must be >= 2, got {s.min_rows}")
+    if s.min_post_change_rows < 2:
+        raise InvalidSetting(f"min_post_change_rows must be >= 2, got {s.min_post_change_rows}")
+    if s.alpha is not None and not 0.0 < s.alpha < 1.0:
+        raise InvalidSetting(f"alpha must be in (0, 1) or None, got {s.alpha}")
 
 
 def _training_set(
@@ -245,9 +287,13 @@ def _params(
 def _verdict(evaluation: Evaluation) -> str:
     direction = "higher" if evaluation.higher_is_better else "lower"
     outcome = "beats" if evaluation.passed else "does not beat"
-    return (
+    text = (
         f"challenger {outcome} champion on {evaluation.metric} ({direction} is better): "
         f"{evaluation.challenger_score:.4f} vs {evaluation.champion_score:.4f}, "
         f"improvement {evaluation.improvement:+.4f}, margin {evaluation.margin:g}, "
         f"{evaluation.n_holdout} holdout rows"
     )
+    paired = evaluation.paired
+    if paired is None:
+        return text
+    return f"{text}; {paired.test} p={paired.p_val:.3g} at alpha {paired.alpha:g}"

@@ -68,6 +68,21 @@ def test_concept_drift_retrain_beats_champion_and_is_promoted(champion: Registry
     assert reference is not None and len(reference) == outcome.n_train
 
 
+def test_after_a_change_the_challenger_learns_only_the_new_concept(champion: Registry) -> None:
+    # 1200 rows of the old concept, then 1200 of the new: the change is the first post-drift row
+    rows = generate(2400, seed=8, drift=DriftPlan(concept_at=1200), offset=0)
+    change = rows[TIMESTAMP].iloc[1200]
+    outcome = run_retrain(champion, NAME, rows, **COLUMNS, change_at=change, min_rows=200)
+    assert outcome.post_change and outcome.status == "promoted", outcome.reason
+    assert (outcome.n_train, outcome.n_holdout) == (960, 240)  # 0.2 of the 1200 post-change rows held out
+    assert "since the change" in outcome.data_reason
+    paired = outcome.evaluation.paired
+    assert paired is not None and paired.test == "mcnemar_exact" and paired.p_val < 0.05
+    assert "mcnemar_exact p=" in outcome.reason
+    late = run_retrain(champion, NAME, rows, **COLUMNS, change_at=rows[TIMESTAMP].iloc[-20], min_rows=200)
+    assert not late.post_change and "fell back" in late.data_reason
+
+
 def test_gate_rejects_worse_challenger_and_leaves_champion(champion: Registry, recipes: None) -> None:
     outcome = run_retrain(
         champion, NAME, generate(600, seed=3, offset=3000), **COLUMNS, min_rows=200,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,16 +12,13 @@ from detectors.columns import Data, as_float, column_names, get_column, row_coun
 from detectors.family import family
 from detectors.multivariate import domain_classifier
 from detectors.options import CheckOptions
-from detectors.performance import (
-    PerformanceResult,
-    classification_metrics,
-    compare_performance,
-    regression_metrics,
-)
 from detectors.profile import ReferenceProfile
 from detectors.results import DatasetDriftResult, FeatureDriftResult, MultivariateResult
 from detectors.select import METHODS, check_method
 from detectors.window import Summary, summarize
+
+if TYPE_CHECKING:
+    from detectors.performance import PerformanceResult
 
 __all__ = ["CheckOptions", "DatasetDriftResult", "FeatureDriftResult", "MultivariateResult", "run_check"]
 
@@ -164,6 +162,9 @@ def _performance(profile: ReferenceProfile, current: Data, opts: CheckOptions) -
     keep = truth.notna() & pred.notna()
     if int(keep.sum()) < opts.min_rows:
         return None
+    # imported on use: detectors.performance pulls in scikit-learn's metrics (~0.5 s)
+    from detectors.performance import classification_metrics, compare_performance, regression_metrics
+
     if profile.predictions[pred_name].kind == "categorical":
         current_metrics = classification_metrics(truth[keep].to_numpy(), pred[keep].to_numpy())
         metric = opts.performance_metric or "accuracy"

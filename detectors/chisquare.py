@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from detectors.columns import IntArray
 
@@ -27,6 +26,8 @@ def chisquare_test(ref_counts: IntArray, cur_counts: IntArray) -> tuple[float, f
     if np.any((expected == 0) & (cur_counts > 0)):
         return float("inf"), 0.0
     keep = expected > 0
+    from scipy import stats  # imported on use: scipy.stats costs ~1 s of import, most checks never need it
+
     res = stats.chisquare(cur_counts[keep].astype(np.float64), expected[keep])
     return float(res.statistic), float(res.pvalue)
 
@@ -49,4 +50,6 @@ def z_test(ref_counts: IntArray, cur_counts: IntArray) -> tuple[float, float]:
     if var <= 0:
         return 0.0, 1.0
     z = float((p1 - p2) / np.sqrt(var))
+    from scipy import stats
+
     return z, float(2 * (1 - stats.norm.cdf(abs(z))))

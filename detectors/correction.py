@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 CORRECTIONS = ("none", "bonferroni", "fdr")
 
@@ -43,6 +42,8 @@ def correct(
         return alpha.tolist(), (p < alpha).tolist()
     if correction == "bonferroni":
         return (alpha / m).tolist(), (p < alpha / m).tolist()
+    from scipy import stats  # imported on use: scipy.stats costs ~1 s of import, most checks never need it
+
     adjusted = stats.false_discovery_control(p, method="bh")
     thresholds = [float(a * max(int(np.sum(adjusted < a)), 1) / m) for a in alpha]
     return thresholds, [bool(x) for x in adjusted < alpha]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from detectors.columns import FloatArray, IntArray
 
@@ -18,6 +17,8 @@ def ks_exact(reference: FloatArray, current: FloatArray) -> tuple[float, float]:
     >>> round(d, 3), p < 0.05
     (0.214, True)
     """
+    from scipy import stats
+
     res = stats.ks_2samp(reference, current)
     return float(res.statistic), float(res.pvalue)
 
@@ -51,4 +52,6 @@ def ks_binned(ref_counts: IntArray, cur_counts: IntArray) -> tuple[float, float,
 def ks_pvalue(statistic: float, n: int, m: int) -> float:
     """Asymptotic two-sided p-value of a two-sample KS statistic (as ``ks_2samp(method='asymp')``)."""
     en = n * m / (n + m)
+    from scipy import stats
+
     return float(np.clip(stats.kstwo.sf(statistic, np.round(en)), 0.0, 1.0))

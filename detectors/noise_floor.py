@@ -18,9 +18,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.spatial import distance
 
 from detectors.columns import FloatArray, IntArray
+from detectors.jensenshannon import js_distances
 from detectors.measure import measure
 from detectors.profile import FeatureProfile
 from detectors.wasserstein import normalizer, wasserstein_binned_interior
@@ -171,10 +171,7 @@ def _distances(
         normed: FloatArray = raw / normalizer(fp.std or 0.0)
         return normed
     if fp.kind == "categorical" and method == "jensenshannon":
-        js: FloatArray = np.asarray(
-            distance.jensenshannon(refs.astype(np.float64), sims.astype(np.float64), axis=1)
-        )
-        return js
+        return js_distances(refs, sims)
     n = int(sims[0].sum())
     out = np.empty(len(sims))
     for i, (ref, counts) in enumerate(zip(refs, sims, strict=True)):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from detectors.correction import check_correction
+from detectors.multivariate import AUC_MARGIN
 from detectors.select import DEFAULT_THRESHOLDS, check_method
 
 
@@ -53,7 +54,7 @@ class CheckOptions:
     effect_size_floor: float = 0.05
     multivariate: bool = True
     multivariate_max_rows: int = 4000
-    multivariate_threshold: float = 0.55
+    multivariate_threshold: float = 0.5 + AUC_MARGIN  # see detectors.multivariate: calibrated
     exact_max_rows: int = 100_000
     noise_floor: bool = True
     noise_floor_alpha: float = 0.01

@@ -37,9 +37,18 @@ def _ts(*, index: bool = False, nullable: bool = False) -> sa.Column[datetime]:
 
 class Prediction(SQLModel, table=True):
     __tablename__ = "predictions"
-    __table_args__ = (sa.Index("ix_predictions_model_time", "model_name", "model_version", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_predictions_model_time", "model_name", "model_version", "created_at"),
+        sa.Index("ix_predictions_model_seq", "model_name", "model_version", "seq"),
+        sa.UniqueConstraint("seq", name="uq_predictions_seq"),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
+    # commit order: every reader sees a prefix of it, so row windows are ranges of it
+    # (service/serving/store.py assigns it; PostgreSQL: identity under a transaction lock)
+    seq: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False)
+    )
     created_at: datetime = Field(sa_column=_ts())
     model_name: str = Field(max_length=200)
     model_version: str = Field(max_length=50)
@@ -199,7 +208,8 @@ class RetrainJob(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     model_name: str = Field(max_length=200, index=True)
     active_key: str | None = Field(default=None, max_length=200)
-    status: str = Field(max_length=20, index=True)  # queued | running | succeeded | rejected | failed
+    # queued | running | promoting (intent recorded, aliases may move) | succeeded | rejected | failed
+    status: str = Field(max_length=20, index=True)
     trigger: str = Field(max_length=20)  # episode | drift_run | manual
     reason: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
     episode_id: int | None = Field(default=None, foreign_key="episodes.id")
@@ -214,6 +224,8 @@ class RetrainJob(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts(index=True))
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # renewed by the live worker; recovery reconciles only jobs whose heartbeat went stale
+    heartbeat_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Lease(SQLModel, table=True):

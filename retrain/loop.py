@@ -7,12 +7,15 @@ Aliases move only in :meth:`Registry.promote`, the last step, so a failure anywh
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import pandas as pd
 
-from retrain.errors import InvalidSetting, NoChampion, NotEnoughData, RetrainError
+from detectors.performance_evidence import Baseline
+from retrain.baseline import holdout_baseline
+from retrain.errors import ChampionChanged, InvalidSetting, NoChampion, NotEnoughData, RetrainError
 from retrain.evaluate import METRICS, Evaluation, evaluate, evaluation_metrics
 from retrain.paired import DEFAULT_ALPHA, DEFAULT_RESAMPLES
 from retrain.post_change import post_change_split
@@ -21,6 +24,9 @@ from retrain.train import train_challenger
 
 Policy = Literal["recent", "reference_plus_recent"]
 POLICIES: tuple[str, ...] = get_args(Policy)
+#: Wraps the alias moves of a promotion, called with (expected champion, challenger): the service records
+#: its intent and holds the model's champion lease inside it; raising refuses the promotion.
+PromotionGuard = Callable[[str, str], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class RetrainOutcome:
     post_change: bool = False
     #: which rows trained the challenger, in words (a fallback says why), for the job record
     data_reason: str = ""
+    #: the challenger's holdout baseline of ``metric`` (None without an evidence test): store it with the
+    #: version, the performance checks of a promoted challenger compare with it
+    baseline: Baseline | None = None
 
 
 def run_retrain(
@@ -63,6 +72,7 @@ def run_retrain(
     alpha: float | None = DEFAULT_ALPHA,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    promotion_guard: PromotionGuard | None = None,
 ) -> RetrainOutcome:
     """Train a challenger on recent labeled rows and promote it if it beats the champion.
 
@@ -89,6 +99,10 @@ def run_retrain(
         Trigger and job details put on the run and the new version.
     on_step
         Called with a short description as each step starts (for job progress).
+    promotion_guard
+        Context around the promotion (see :data:`PromotionGuard`). The promotion is compare-and-set on
+        the champion evaluated against: if it changed meanwhile, the outcome is ``rejected`` ("champion
+        changed during evaluation") and no alias moves.
 
     Raises
     ------
@@ -113,7 +127,7 @@ def run_retrain(
             on_step(description)
 
     try:
-        return _run(registry, name, labeled, reference, settings, step)
+        return _run(registry, name, labeled, reference, settings, step, promotion_guard)
     except RetrainError:
         raise
     except Exception as exc:
@@ -149,6 +163,7 @@ def _run(
     reference: pd.DataFrame | None,
     s: _Settings,
     step: Callable[[str], None],
+    guard: PromotionGuard | None = None,
 ) -> RetrainOutcome:
     features, target, time_column = list(s.features), s.target, s.time_column
     step("load champion")
@@ -217,9 +232,16 @@ def _run(
     if evaluation.passed or s.force:
         status_tag = "passed" if evaluation.passed else "forced"
         registry.tag_version(name, version.version, {"validation_status": status_tag})
-        registry.promote(name, version.version)
         status: Literal["promoted", "rejected"] = "promoted"
         reason = verdict if evaluation.passed else f"forced: {verdict}"
+        try:
+            with (guard or _no_guard)(champion.version, version.version):
+                registry.promote(name, version.version, expected_champion=champion.version)
+        except ChampionChanged as exc:  # a rollback (or another promotion) moved it: this gate is moot
+            registry.tag_version(name, version.version, {"validation_status": "rejected"})
+            status = "rejected"
+            reason = f"champion changed during evaluation: evaluated against version {champion.version}, "
+            reason += f"the champion is now version {exc.found or 'none'}; {verdict}"
     else:
         registry.tag_version(name, version.version, {"validation_status": "rejected"})
         status, reason = "rejected", verdict
@@ -233,7 +255,12 @@ def _run(
         reason=reason,
         post_change=data.post_change,
         data_reason=data.reason,
+        baseline=holdout_baseline(challenger, holdout, features=features, target=target, metric=s.metric),
     )
+
+
+def _no_guard(_expected: str, _challenger: str) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 def _validate(s: _Settings) -> None:

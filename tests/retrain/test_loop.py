@@ -79,6 +79,9 @@ def test_after_a_change_the_challenger_learns_only_the_new_concept(champion: Reg
     paired = outcome.evaluation.paired
     assert paired is not None and paired.test == "mcnemar_exact" and paired.p_val < 0.05
     assert "mcnemar_exact p=" in outcome.reason
+    baseline = outcome.baseline  # the new champion's baseline for the breach test: its holdout accuracy
+    assert baseline is not None and (baseline.metric, baseline.n) == ("accuracy", 240)
+    assert baseline.value == pytest.approx(outcome.evaluation.challenger_score)
     late = run_retrain(champion, NAME, rows, **COLUMNS, change_at=rows[TIMESTAMP].iloc[-20], min_rows=200)
     assert not late.post_change and "fell back" in late.data_reason
 

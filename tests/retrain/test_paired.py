@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from retrain.baseline import holdout_baseline
 from retrain.errors import InvalidSetting
 from retrain.evaluate import evaluate, evaluation_metrics
 from retrain.paired import mcnemar, paired_bootstrap
@@ -108,3 +109,17 @@ def test_seeded_bootstrap_is_reproducible_and_alpha_none_is_the_margin_rule() ->
     with pytest.raises(InvalidSetting):
         evaluate(_answers(truth, wrong), _answers(truth, wrong), holdout, features=["x"], target="y",
                  metric="nope")  # fmt: skip
+
+
+def test_holdout_baseline_per_metric() -> None:
+    rng = np.random.default_rng(6)
+    X = pd.DataFrame({"a": rng.normal(size=400)})
+    X["y"] = (X["a"] + rng.normal(size=400) > 0).astype(int)
+    model = LogisticRegression().fit(X[["a"]], X["y"])
+    for metric in ("accuracy", "log_loss", "roc_auc"):
+        baseline = holdout_baseline(model, X, features=["a"], target="y", metric=metric)
+        assert baseline is not None and baseline.n == 400
+        scored = evaluate(model, model, X, features=["a"], target="y", metric=metric, alpha=None)
+        assert baseline.value == pytest.approx(scored.champion_score)
+    assert holdout_baseline(model, X, features=["a"], target="y", metric="f1") is None
+    assert holdout_baseline(_Fixed(np.zeros(400)), X, features=["a"], target="y", metric="roc_auc") is None

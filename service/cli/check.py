@@ -8,25 +8,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import typer
 
 from detectors.check import CheckOptions, DatasetDriftResult, run_check
+from detectors.columns import Data, column_names, get_column
 from detectors.correction import CORRECTIONS
-from detectors.performance import classification_metrics, regression_metrics
 from detectors.profile import ReferenceProfile
 from detectors.select import METHODS
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> Data:
     return pd.read_csv(path)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def _read_parquet(path: Path) -> Data:
+    """Columns straight to numpy arrays: no DataFrame, whose block consolidation copies every column."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    columns: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        try:  # zero-copy for a single chunk of numbers without nulls; nulls become NaN or None
+            columns[name] = column.to_numpy()
+        except Exception:  # nested or extension types: pandas knows how to lay them out
+            columns[name] = column.to_pandas().to_numpy()
+    return columns
 
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+READERS: dict[str, Callable[[Path], Data]] = {
     ".csv": _read_csv,
     ".parquet": _read_parquet,
     ".pq": _read_parquet,
@@ -37,7 +49,7 @@ class CheckError(Exception):
     """A user error: reported on stderr with exit code 2."""
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path) -> Data:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise CheckError(f"{path}: unsupported file type {path.suffix!r}; valid: .csv, .parquet, .pq")
@@ -45,7 +57,7 @@ def _read(path: Path) -> pd.DataFrame:
         frame = reader(path)
     except Exception as exc:  # any reader failure is the user's file, not our bug
         raise CheckError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(frame, pd.DataFrame):
+    if not isinstance(frame, pd.DataFrame | dict):
         raise CheckError(f"{path} did not parse as a table")
     return frame
 
@@ -99,10 +111,12 @@ def _options(
         raise CheckError(str(exc)) from exc
 
 
-def _reference_performance(
-    frame: pd.DataFrame, target: str, prediction: str, categorical: bool
-) -> dict[str, float]:
-    rows = frame[[target, prediction]].dropna()
+def _reference_performance(frame: Data, target: str, prediction: str, categorical: bool) -> dict[str, float]:
+    # imported on use: scikit-learn's metrics cost ~0.5 s, which a check without --target never pays
+    from detectors.performance import classification_metrics, regression_metrics
+
+    pair = {target: get_column(frame, target), prediction: get_column(frame, prediction)}
+    rows = pd.DataFrame(pair).dropna()
     if rows.empty:
         return {}
     if categorical:
@@ -112,7 +126,8 @@ def _reference_performance(
 
 def _table(result: DatasetDriftResult) -> str:
     head = (
-        f"{'feature':<24} {'kind':<11} {'method':<13} {'statistic':>10} {'p_val':>9} {'threshold':>9}  status"
+        f"{'feature':<24} {'kind':<11} {'method':<13} {'statistic':>10} {'p_val':>9} {'threshold':>9}"
+        f" {'missing':>13}  status"
     )
     lines = [head, "-" * len(head)]
     for f in (*result.features, *result.predictions):
@@ -120,9 +135,13 @@ def _table(result: DatasetDriftResult) -> str:
         stat = "" if f.statistic != f.statistic else f"{f.statistic:.4g}"
         notes = f" [{', '.join(f.quality_issues)}]" if f.quality_issues else ""
         name = f.name if f.role == "feature" else f"{f.name} (prediction)"
+        missing = f"{f.missing_rate_ref:.1%}>{f.missing_rate_cur:.1%}"
         lines.append(
-            f"{name:<24} {f.kind:<11} {f.method:<13} {stat:>10} {p:>9} {f.threshold:>9.4g}  {f.status}{notes}"
+            f"{name:<24} {f.kind:<11} {f.method:<13} {stat:>10} {p:>9} {f.threshold:>9.4g} {missing:>13}"
+            f"  {f.status}{notes}"
         )
+        if f.reason:
+            lines.append(f"{'':<24} ^ {f.reason}")
     mv = result.multivariate
     if mv is not None:
         lines.append(
@@ -133,6 +152,11 @@ def _table(result: DatasetDriftResult) -> str:
         perf = result.performance
         lines.append(
             f"performance: {perf.metric} {perf.value:.4g} vs reference {perf.reference:.4g} -> {perf.status}"
+        )
+    if result.data_quality:
+        lines.append(
+            f"data quality: missing values surged in {', '.join(result.data_quality_features)}"
+            " (counted as changed features in the share)"
         )
     n_drift = len(result.drifted_features)
     n_features = len(result.features)
@@ -215,14 +239,15 @@ def _run(
     **kwargs: Any,
 ) -> DatasetDriftResult:
     ref, cur = _read(reference), _read(current)
-    ref_cols = [str(c) for c in ref.columns]
+    ref_cols = column_names(ref)
     named = [*columns, *prediction, *([target] if target else []), *(categorical or [])]
     unknown = [c for c in named if c not in ref_cols]
     if unknown:
         raise CheckError(f"unknown column(s) {unknown} in {reference}; columns: {', '.join(ref_cols)}")
     excluded = set(prediction) | ({target} if target else set())
     features = columns or [c for c in ref_cols if c not in excluded]
-    missing = [c for c in [*features, *prediction] if c not in cur.columns]
+    cur_cols = set(column_names(cur))
+    missing = [c for c in [*features, *prediction] if c not in cur_cols]
     if missing:
         raise CheckError(f"schemas differ: {current} lacks column(s) {missing} of {reference}")
     options = _options([*features, *prediction], method, threshold, **kwargs)

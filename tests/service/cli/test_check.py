@@ -129,3 +129,26 @@ def test_type_mismatch_is_a_schema_error(files: dict[str, Path], tmp_path: Path)
     cur.to_csv(path, index=False)
     code, _, err = run(files["ref"], path)
     assert code == 2 and "must be numeric" in err
+
+
+def test_missing_value_surge_in_table_and_json(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ref, cur = frame(20_000, 6), frame(20_000, 7)
+    ref.loc[rng.random(20_000) < 0.01, "income"] = np.nan
+    cur.loc[rng.random(20_000) < 0.30, "income"] = np.nan  # a broken upstream join
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    code, out, _ = run(tmp_path / "ref.parquet", tmp_path / "cur.parquet", "--no-multivariate")
+    assert code == 0
+    income = next(line for line in out.splitlines() if line.startswith("income"))
+    assert "data_quality" in income and "1.0%>30.1%" in income
+    assert "^ missing values rose from 1.0% to" in out
+    assert "data quality: missing values surged in income" in out
+    code, out, _ = run(tmp_path / "ref.parquet", tmp_path / "cur.parquet", "--no-multivariate", "--json")
+    doc = json.loads(out)
+    feats = {f["name"]: f for f in doc["features"]}
+    assert feats["income"]["status"] == "data_quality" and feats["income"]["missing_is_drift"] is True
+    assert feats["income"]["missing_p_val"] < 1e-10 and feats["income"]["missing_effect_size"] > 0.9
+    assert feats["income"]["reason"].startswith("missing values rose")
+    assert feats["age"]["missing_is_drift"] is False and feats["age"]["reason"] == ""
+    assert doc["data_quality"] is True and doc["data_quality_features"] == ["income"]

@@ -1,8 +1,10 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness, MLflow's health protocol (/ping, /health, /version) and Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
+from functools import cache
+from importlib.metadata import version as package_version
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
@@ -17,6 +19,38 @@ router = APIRouter(tags=["operations"])
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@cache
+def mlflow_version() -> str:
+    """What MLflow's scoring server answers on /version (read from the package metadata: importing MLflow
+    costs seconds and the serving path never needs it)."""
+    return package_version("mlflow")
+
+
+def model_ping(loaded: bool) -> Response:
+    """MLflow's /ping: a newline as application/json, 200 when the model is loaded. MLflow answers 404
+    when it has no model (it cannot start without one); a model that is not loaded *yet* is a 503 here,
+    so a load balancer retries instead of taking the route for missing. Any non-200 fails
+    `ScoringServerClient.ping`."""
+    return Response("\n", status_code=200 if loaded else 503, media_type="application/json")
+
+
+@router.get("/ping", responses={503: {"description": "No champion loaded yet."}})
+async def ping(runtime: RuntimeDep) -> Response:
+    return model_ping(runtime.holder.loaded)
+
+
+@router.get("/health", responses={503: {"description": "No champion loaded yet."}})
+async def health(runtime: RuntimeDep) -> Response:
+    """The same as /ping, as in MLflow's scoring server."""
+    return model_ping(runtime.holder.loaded)
+
+
+@router.get("/version")
+async def version() -> Response:
+    """The MLflow version, as MLflow's scoring server answers it (text in an application/json answer)."""
+    return Response(mlflow_version(), media_type="application/json")
 
 
 def _ping(engine: sa.Engine) -> None:

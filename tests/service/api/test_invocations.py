@@ -55,6 +55,8 @@ def test_invocations_rejects_bad_payloads(make_client: Callable[..., Any], sqlit
         for payload, message in cases:
             r = client.post("/invocations", json=payload)
             assert r.status_code == 422 and message in r.text, (payload, r.text)
-        r = client.post("/invocations", content=b"a,b\n1,2", headers={"content-type": "text/csv"})
+        r = client.post("/invocations", content=b"a,b\n1,2", headers={"content-type": "text/plain"})
         assert r.status_code == 415
+        r = client.post("/invocations", content=b"a,b\n1,2", headers={"content-type": "text/csv"})
+        assert r.status_code == 422 and "unknown feature 'a'" in r.text
     assert count(sqlite_url, "invocations") == 0

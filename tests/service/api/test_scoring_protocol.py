@@ -1,0 +1,158 @@
+"""MLflow's own ScoringServerClient against driftloop under a real uvicorn: every payload format."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+from mlflow.pyfunc.scoring_server import parse_csv_input
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+from service.api.schemas.invocations import parse_csv
+from service.config import Settings
+from tests.browser.server import serve
+from tests.service.api.test_invocations import count
+from tests.support.core import DEMO_COLUMNS, FEATURES, FakeRegistry, sample_records
+
+
+def _settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        model_name="demo",
+        model_poll_seconds=0.05,
+        embedded_scheduler=False,
+    )
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str, fake_registry: FakeRegistry) -> Iterator[tuple[str, str]]:
+    for base in serve(_settings(tmp_path, database_url), fake_registry):
+        yield base, database_url
+
+
+def _client(base: str) -> ScoringServerClient:
+    parts = urlsplit(base)
+    return ScoringServerClient(parts.hostname, parts.port)
+
+
+def test_mlflow_client_scores_every_json_shape(live: tuple[str, str], fake_registry: FakeRegistry) -> None:
+    base, url = live
+    before = count(url, "invocations")  # the PostgreSQL database is shared by the session
+    client = _client(base)
+    client.wait_server_ready(timeout=10)
+    assert client.get_version() == mlflow.__version__
+    records = sample_records(6, seed=3)
+    frame = pd.DataFrame(records, columns=list(FEATURES))
+    expected = fake_registry.estimators["1"].predict(frame).tolist()
+    columns = list(FEATURES)
+    payloads: list[object] = [
+        frame,  # the client sends dataframe_split
+        records,  # the client sends {"inputs": [records]}
+        json.dumps({"dataframe_records": records}),
+        json.dumps({"dataframe_split": frame.to_dict(orient="split")}),
+        json.dumps({"instances": records}),
+        json.dumps({"inputs": {c: [r[c] for r in records] for c in columns}}),
+    ]
+    for payload in payloads:
+        answer = client.invoke(payload)
+        assert answer["predictions"] == expected, type(payload)
+        assert answer.get_predictions()[0].tolist() == expected
+    one = client.invoke(json.dumps({"inputs": records[0]}))  # a dict of scalars is one record (MLflow)
+    assert one["predictions"] == expected[:1]
+    # params are accepted and ignored (scikit-learn models take none), as MLflow's sklearn flavor does
+    assert client.invoke(frame, params={"threshold": 0.9})["predictions"] == expected
+    assert count(url, "invocations") - before == 6 * len(payloads) + 1 + 6
+
+
+def test_csv_and_parquet_bodies_score_like_json(live: tuple[str, str], fake_registry: FakeRegistry) -> None:
+    base, url = live
+    before = count(url, "invocations")
+    records = sample_records(4, seed=5)
+    frame = pd.DataFrame(records, columns=list(FEATURES))
+    expected = fake_registry.estimators["1"].predict(frame).tolist()
+    shuffled = frame[list(reversed(FEATURES))]  # the header row names the columns, in any order
+    for content_type in ("text/csv", "text/csv; charset=utf-8"):
+        r = requests.post(
+            f"{base}/invocations", data=shuffled.to_csv(index=False), headers={"Content-Type": content_type}
+        )
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+        assert r.json() == {"predictions": expected}
+    parquet = io.BytesIO()
+    frame.to_parquet(parquet)
+    r = requests.post(
+        f"{base}/invocations",
+        data=parquet.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.parquet"},
+    )
+    assert r.status_code == 200 and r.json() == {"predictions": expected}, r.text
+    assert count(url, "invocations") - before == 4 * 3
+
+
+def test_bad_csv_and_content_types_are_4xx_and_not_logged(live: tuple[str, str]) -> None:
+    base, url = live
+    before = count(url, "invocations")
+    frame = pd.DataFrame(sample_records(2), columns=list(FEATURES))
+    frame.loc[1, "age"] = None  # an empty cell: a missing required value
+    r = requests.post(
+        f"{base}/invocations", data=frame.to_csv(index=False), headers={"Content-Type": "text/csv"}
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "csv", 1, "age"], r.text
+    cases = {
+        "text/csv": (b"", 422),
+        "text/plain": (b"age\n1", 415),
+        "text/csv; charset=latin-1": (b"age\n1", 415),
+        "application/json; format=pandas-split": (b"{}", 415),
+        "application/json": (b'{"dataframe_records": [{}], "params": [1]}', 422),
+    }
+    for content_type, (body, status) in cases.items():
+        r = requests.post(f"{base}/invocations", data=body, headers={"Content-Type": content_type})
+        assert r.status_code == status, (content_type, r.status_code, r.text)
+    assert count(url, "invocations") == before
+
+
+def test_ping_is_503_until_a_champion_is_loaded(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.support.core import train_demo_estimator
+
+    registry = FakeRegistry("demo", {"1": train_demo_estimator(500)}, None)
+    for base in serve(_settings(tmp_path, sqlite_url), registry):
+        client = _client(base)
+        for path in ("/ping", "/health"):
+            r = requests.get(base + path)
+            assert r.status_code == 503 and r.text == "\n"
+        with pytest.raises(RuntimeError, match="not ready"):
+            client.wait_server_ready(timeout=0.5)
+        registry.champion = "1"  # the holder's poll loads it
+        client.wait_server_ready(timeout=10)
+        for path in ("/ping", "/health"):
+            r = requests.get(base + path)
+            assert (r.status_code, r.text, r.headers["content-type"]) == (200, "\n", "application/json")
+        assert requests.get(base + "/healthz").status_code == 200  # the project's own probes stay
+        assert requests.get(base + "/readyz").status_code == 200
+
+
+def test_csv_records_match_mlflow_parsing() -> None:
+    """Our CSV reading agrees with MLflow's `parse_csv_input` (header row = columns, quoting, NaN)."""
+    text = (
+        "region,age,income,tenure_months,balance,num_products,channel,plan\n"
+        '"north, upper",30,1.5,2,3,1,web,01\n'
+        "007,,2.5,3,4,2,app,02\n"
+    )
+    ours = parse_csv(text.encode(), DEMO_COLUMNS).records
+    theirs = parse_csv_input(io.StringIO(text), schema=None).to_dict(orient="records")
+    assert ours[0] == dict(theirs[0], plan="01")
+    assert ours[1]["age"] is None and pd.isna(theirs[1]["age"])
+    # a string column keeps its text, as MLflow reads it when given the signature's types
+    assert (ours[1]["region"], ours[1]["plan"], theirs[1]["plan"]) == ("007", "02", 2)
+    skip = ("age", "region", "plan")
+    assert {k: v for k, v in ours[1].items() if k not in skip} == {
+        k: v for k, v in theirs[1].items() if k not in skip
+    }

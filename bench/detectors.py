@@ -1,9 +1,13 @@
 """Benchmark: driftloop's full check against Evidently 0.7 DataDriftPreset, wall time and peak memory.
 
 Run with ``make bench-detectors`` (``python -m bench.detectors``). Every measurement runs in a fresh
-subprocess; peak memory is that process's ``ru_maxrss``. driftloop's reference profile is fitted in a
-separate subprocess first (as the service does when a model is registered), so the measured process holds
-the current window, the profile and the check; Evidently's holds both frames, as its API requires.
+subprocess; peak memory is that process's ``ru_maxrss``. In-process: driftloop's reference profile is fitted
+in a separate subprocess first (as the service does when a model is registered), so the measured process
+holds the current window, the profile and the check; Evidently's holds both frames, as its API requires.
+Whole command: what a user runs, ``driftloop check ref.parquet cur.parquet`` against a script that reads
+the same two Parquet files and runs ``DataDriftPreset``, each a process timed from start to exit (imports,
+reading, fitting the profile included) with its peak RSS, by ``/usr/bin/time`` where it exists and
+otherwise by ``getrusage(RUSAGE_CHILDREN)`` in a fresh parent per command.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,6 +108,66 @@ def _best(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     return min(times), out
 
 
+def evidently_files(reference: str, current: str) -> int:
+    """The whole-command Evidently script: read both files, run the preset, return the drifted count."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    ref, cur = pd.read_parquet(reference), pd.read_parquet(current)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = Report([DataDriftPreset()]).run(cur, ref)
+    return sum(_ev_drift(m) for m in snapshot.dict()["metrics"])
+
+
+def timed(cmd: list[str]) -> dict[str, Any]:
+    """Wall time and peak RSS of ``cmd`` as its own process."""
+    if Path("/usr/bin/time").exists():
+        proc = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", *cmd], capture_output=True, text=True)
+        wall, user, system, kb = proc.stderr.strip().splitlines()[-1].split()
+        out = {"wall_s": float(wall), "cpu_s": float(user) + float(system), "peak_mb": int(kb) / 1024}
+    else:  # a fresh parent per command: RUSAGE_CHILDREN's peak is then this command's alone
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.detectors", "--rusage", json.dumps(cmd)],
+            capture_output=True,
+            text=True,
+        )
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+    return out
+
+
+def _rusage(cmd: list[str]) -> dict[str, Any]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": usage.ru_maxrss / 1024, "returncode": proc.returncode}
+
+
+def whole_command(rows: int, features: int, tmp: Path) -> None:
+    """``driftloop check`` and the Evidently script on the same two Parquet files, one run each."""
+    ref, cur = tmp / "ref.parquet", tmp / "cur.parquet"
+    make_frame(rows, features, 0, seed=1, drift=False).to_parquet(ref)
+    make_frame(rows, features, 0, seed=2, drift=True).to_parquet(cur)
+    driftloop_bin = shutil.which("driftloop", path=str(Path(sys.executable).parent)) or "driftloop"
+    ours = timed([driftloop_bin, "check", str(ref), str(cur)])
+    theirs = timed([sys.executable, "-m", "bench.detectors", "--evidently-files", str(ref), str(cur)])
+    for tool, r in (("driftloop", ours), ("evidently", theirs)):
+        print(
+            f"whole command {tool:<10} {rows:>9,} x {features}  {r['wall_s']:8.2f} s"
+            f" (cpu {r['cpu_s']:.2f} s)  peak {r['peak_mb']:7.0f} MB"
+        )
+    print(
+        f"whole command at {rows:,} x {features}: driftloop {theirs['wall_s'] / ours['wall_s']:.0f}x faster "
+        f"({theirs['cpu_s'] / ours['cpu_s']:.0f}x less cpu), "
+        f"peak memory {ours['peak_mb'] / theirs['peak_mb']:.2f} of Evidently's",
+        flush=True,
+    )
+
+
 def _ev_drift(metric: dict[str, Any]) -> bool:
     config = metric["config"]
     if not config["type"].endswith("ValueDrift"):
@@ -135,6 +200,10 @@ def driftloop(rows: int, features: int, categorical: int, tmp: Path, repeat: int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--rusage", help=argparse.SUPPRESS)
+    parser.add_argument("--evidently-files", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--whole-rows", type=int, default=1_000_000, help="whole-command case; 0 skips it")
+    parser.add_argument("--in-process", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--rows", default="10000,100000,1000000", help="driftloop window sizes")
     parser.add_argument("--evidently-rows", type=int, default=1_000_000, help="0 skips Evidently")
     parser.add_argument("--features", type=int, default=20)
@@ -143,10 +212,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    rows_list = [int(r) for r in args.rows.split(",")]
+    if args.rusage:
+        print(json.dumps(_rusage(json.loads(args.rusage))))
+        return
+    if args.evidently_files:
+        print(evidently_files(*args.evidently_files))
+        return
+    rows_list = [int(r) for r in args.rows.split(",")] if args.in_process else []
     table: list[tuple[str, str, int, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for categorical in (0, 5):
+        if args.whole_rows:
+            whole_command(args.whole_rows, args.features, Path(tmp))
+        for categorical in (0, 5) if args.in_process else ():
             variant = f"{args.features - categorical} num + {categorical} cat"
             for rows in rows_list:
                 res = driftloop(rows, args.features, categorical, Path(tmp), args.repeat)

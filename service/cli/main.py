@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from service.cli.check import check
+from service.cli.export import export
 from service.config import get_settings
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ reference_app = typer.Typer(help="Drift reference data of a model version.", no_
 app.add_typer(db_app, name="db")
 app.add_typer(reference_app, name="reference")
 app.command("check")(check)
+app.command("export")(export)
 
 
 def _fail(message: str, code: int = 2) -> None:

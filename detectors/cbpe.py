@@ -26,6 +26,7 @@ from detectors.confusion import (
     METRICS,
     SamplingTerms,
     confusion,
+    estimate_errors,
     macro_auc,
     matrix_metrics,
     one_hot,
@@ -62,6 +63,8 @@ class CBPE:
 
     ``calibrators`` holds one isotonic map (or ``None``: raw probabilities kept) for the positive class of a
     binary model, else one per class; ``ece_raw`` / ``ece_calibrated`` are the held-out ECEs that decided.
+    ``reference`` holds the realized reference metrics, ``baseline`` (and ``baseline_error``) the estimator's
+    own values on the reference rows, which the breach rule compares windows with.
 
     Examples
     --------
@@ -87,6 +90,8 @@ class CBPE:
     reference: Mapping[str, float]
     sampling: Mapping[str, SamplingTerms]
     n_reference: int
+    baseline: Mapping[str, float]
+    baseline_error: Mapping[str, float]
 
     @classmethod
     def fit(
@@ -127,15 +132,27 @@ class CBPE:
         choices = [choose_calibration(raw[:, c], truth == c, seed=seed) for c in columns]
         reference = matrix_metrics(confusion(one_hot(truth, len(labels)), pred))
         reference["roc_auc"] = macro_auc(raw, one_hot(truth, len(labels)))
+        calibrators = tuple(c.calibrator for c in choices)
+        # the estimator on its own reference rows: the baseline breaches are judged against
+        probe = cls(labels, calibrators, (), (), reference, {}, int(truth.size), {}, {})
+        baseline, cal = probe._values(raw, pred)
         return cls(
             classes=labels,
-            calibrators=tuple(c.calibrator for c in choices),
+            calibrators=calibrators,
             ece_raw=tuple(c.ece_raw for c in choices),
             ece_calibrated=tuple(c.ece_calibrated for c in choices),
             reference=reference,
             sampling=sampling_terms(truth, pred, raw),
             n_reference=int(truth.size),
+            baseline=baseline,
+            baseline_error=estimate_errors(cal, pred, raw),
         )
+
+    def _values(self, raw: FloatArray, pred: IntArray) -> tuple[dict[str, float], FloatArray]:
+        cal = self.calibrate(raw)
+        values = matrix_metrics(confusion(cal, pred))
+        values["roc_auc"] = macro_auc(raw, cal)
+        return values, cal
 
     def calibrate(self, y_pred_proba: Any) -> FloatArray:
         """``(n, K)`` calibrated probabilities (rows renormalized to 1 for multiclass)."""
@@ -156,12 +173,14 @@ class CBPE:
         *,
         z: float = 3.0,
         min_rows: int = 50,
+        n_boot: int = 100,
     ) -> EstimatedPerformance:
         """Estimated accuracy, F1, precision, recall and ROC AUC of an unlabeled window.
 
         The band is ``value -+ z * sampling_error`` clipped to [0, 1]; the sampling error is NannyML's,
         from the reference, and for accuracy at least the binomial error of the estimated accuracy (which
-        grows when the window moves into harder regions). Fewer than ``min_rows`` rows give
+        grows when the window moves into harder regions). ``estimate_error`` comes from ``n_boot`` seeded
+        bootstrap replicates of the window's rows (0 skips it). Fewer than ``min_rows`` rows give
         ``status="insufficient_data"`` and no metrics.
         """
         raw = _proba_matrix(y_pred_proba, len(self.classes))
@@ -172,22 +191,27 @@ class CBPE:
                 "cbpe", "insufficient_data", n, (), CBPE_LIMITS, self.classes, (), flags
             )
         pred = _index(self.classes, y_pred) if y_pred is not None else raw.argmax(axis=1)
-        cal = self.calibrate(raw)
+        values, cal = self._values(raw, pred)
         cm = confusion(cal, pred)
-        values = matrix_metrics(cm)
-        values["roc_auc"] = macro_auc(raw, cal)
+        own = estimate_errors(cal, pred, raw, n_boot=n_boot) if n_boot > 0 else {}
         out = []
         for name in METRICS:
-            value = values[name]
-            se = sampling_error(self.sampling.get(name, ()), n)
-            if name == "accuracy" and math.isfinite(value):
-                se = max(se, math.sqrt(value * (1.0 - value) / n))
+            value, ref = values[name], float(self.reference.get(name, math.nan))
+            se = self.band_error(name, value, n)
             lo, hi = max(0.0, value - z * se), min(1.0, value + z * se)
-            out.append(MetricEstimate(name, value, se, lo, hi, float(self.reference.get(name, math.nan))))
+            base, base_se = self.baseline.get(name, math.nan), self.baseline_error.get(name, 0.0)
+            out.append(MetricEstimate(name, value, se, lo, hi, ref, own.get(name, math.nan), base, base_se))
         matrix = tuple(tuple(float(v) for v in row) for row in cm)
         return EstimatedPerformance(
             "cbpe", "estimated", n, tuple(out), CBPE_LIMITS, self.classes, matrix, flags
         )
+
+    def band_error(self, name: str, value: float, n: int) -> float:
+        """Sampling error of metric ``name`` at ``value`` over ``n`` rows: the band's standard error."""
+        se = sampling_error(self.sampling.get(name, ()), n)
+        if name == "accuracy" and math.isfinite(value):
+            se = max(se, math.sqrt(value * (1.0 - value) / n))
+        return se
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (see ``docs/estimation.md`` for the format); ``from_dict`` inverts it."""
@@ -201,6 +225,8 @@ class CBPE:
             "reference": {k: (v if math.isfinite(v) else None) for k, v in self.reference.items()},
             "sampling": {k: [[list(t) for t in g] for g in groups] for k, groups in self.sampling.items()},
             "n_reference": self.n_reference,
+            "baseline": {k: (v if math.isfinite(v) else None) for k, v in self.baseline.items()},
+            "baseline_error": {k: (v if math.isfinite(v) else None) for k, v in self.baseline_error.items()},
         }
 
     @classmethod
@@ -213,13 +239,19 @@ class CBPE:
             calibrators=tuple(IsotonicMap.from_dict(m) if m else None for m in data["calibrators"]),
             ece_raw=tuple(float(v) for v in data["ece_raw"]),
             ece_calibrated=tuple(float(v) for v in data["ece_calibrated"]),
-            reference={k: (math.nan if v is None else float(v)) for k, v in data["reference"].items()},
+            reference=_floats(data["reference"]),
             sampling={
                 k: tuple(tuple((float(s), float(f)) for s, f in g) for g in groups)
                 for k, groups in data["sampling"].items()
             },
             n_reference=int(data["n_reference"]),
+            baseline=_floats(data["baseline"]),
+            baseline_error=_floats(data["baseline_error"]),
         )
+
+
+def _floats(data: Mapping[str, Any]) -> dict[str, float]:
+    return {k: (math.nan if v is None else float(v)) for k, v in data.items()}
 
 
 def _index(classes: tuple[Any, ...], labels: Sequence[Any] | np.ndarray) -> IntArray:

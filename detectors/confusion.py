@@ -47,16 +47,21 @@ def matrix_metrics(cm: FloatArray) -> dict[str, float]:
     >>> {k: round(v, 3) for k, v in matrix_metrics(cm).items()}
     {'accuracy': 0.85, 'f1': 0.824, 'precision': 0.778, 'recall': 0.875}
     """
-    diag = np.diag(cm)
-    pred_tot, true_tot = cm.sum(axis=0), cm.sum(axis=1)
+    return {k: float(v[0]) for k, v in batch_metrics(cm[None]).items()}
+
+
+def batch_metrics(cms: FloatArray) -> dict[str, FloatArray]:
+    """``matrix_metrics`` of a stack of ``(B, K, K)`` matrices, one value per matrix."""
+    diag = np.diagonal(cms, axis1=1, axis2=2)
+    pred_tot, true_tot = cms.sum(axis=1), cms.sum(axis=2)
     prec, rec = _ratio(diag, pred_tot), _ratio(diag, true_tot)
     f1 = _ratio(2 * diag, pred_tot + true_tot)
-    pick = slice(1, 2) if cm.shape[0] == 2 else slice(None)
+    pick = slice(1, 2) if cms.shape[1] == 2 else slice(None)
     return {
-        "accuracy": float(diag.sum() / cm.sum()),
-        "f1": float(f1[pick].mean()),
-        "precision": float(prec[pick].mean()),
-        "recall": float(rec[pick].mean()),
+        "accuracy": diag.sum(axis=1) / cms.sum(axis=(1, 2)),
+        "f1": f1[:, pick].mean(axis=1),
+        "precision": prec[:, pick].mean(axis=1),
+        "recall": rec[:, pick].mean(axis=1),
     }
 
 
@@ -138,3 +143,31 @@ def sampling_error(terms: SamplingTerms, n: int) -> float:
         return float("nan")
     var = [sum(std**2 / (n * frac) for std, frac in group if frac > 0) for group in terms]
     return float(np.sqrt(sum(var)) / len(var))
+
+
+def _weighted_auc(score: FloatArray, weight: FloatArray, boot: FloatArray) -> FloatArray:
+    # expected_auc of every bootstrap replicate (rows of ``boot``, Poisson row weights) at once
+    order = np.argsort(-score, kind="stable")
+    s, w, b = score[order], weight[order], boot[:, order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
+    zero = np.zeros((b.shape[0], 1))
+    tps = np.hstack([zero, np.cumsum(b * w, axis=1)[:, last]])
+    fps = np.hstack([zero, np.cumsum(b * (1.0 - w), axis=1)[:, last]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.trapezoid(tps / tps[:, -1:], fps / fps[:, -1:], axis=1), dtype=np.float64)
+
+
+def estimate_errors(
+    cal: FloatArray, pred: IntArray, score: FloatArray, *, n_boot: int = 100
+) -> dict[str, float]:
+    """Standard error of each estimated metric itself, by a seeded Poisson bootstrap over the window's rows.
+
+    This is the uncertainty of the expected metric given the window's inputs, without the label noise that
+    the band (``sampling_error``) adds for the realized value, so it is narrower; the breach rule uses it.
+    """
+    n, k = cal.shape
+    boot = np.random.default_rng(0).poisson(1.0, size=(n_boot, n)).astype(np.float64)
+    contrib = (cal[:, :, None] * one_hot(pred, k)[:, None, :]).reshape(n, k * k)
+    per_metric = batch_metrics((boot @ contrib).reshape(n_boot, k, k))
+    per_metric["roc_auc"] = np.mean([_weighted_auc(score[:, c], cal[:, c], boot) for c in _groups(k)], axis=0)
+    return {m: float(np.nanstd(v)) for m, v in per_metric.items()}

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_overconfident_model_is_calibrated_and_that_fixes_the_estimate(
     model, est = fitted
     assert est.calibrators[0] is not None
     assert est.ece_calibrated[0] < est.ece_raw[0]
-    raw = CBPE(est.classes, (None,), est.ece_raw, est.ece_raw, est.reference, est.sampling, est.n_reference)
+    raw = dataclasses.replace(est, calibrators=(None,))
     x, y = draw(np.random.default_rng(2), 20_000, scale=0.5)
     realized = metrics.accuracy_score(y, model.predict(x))
     proba, pred = model.predict_proba(x)[:, 1], model.predict(x)
@@ -79,7 +80,7 @@ def test_three_se_band_covers_the_realized_accuracy() -> None:
         # windows drift between easy (scores near 0 or 1) and hard (scores near 0.5) mixtures
         p = rng.beta(0.5 + i / 100, 0.5 + i / 100, size=1000)
         y = rng.uniform(size=1000) < p
-        a = est.estimate(p, (p > 0.5).astype(int)).metric("accuracy")
+        a = est.estimate(p, (p > 0.5).astype(int), n_boot=0).metric("accuracy")
         realized = float(np.mean(y == (p > 0.5)))
         inside.append(a.lower <= realized <= a.upper)
         half_width.append((a.upper - a.lower) / 2)

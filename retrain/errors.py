@@ -28,6 +28,16 @@ class NoPreviousChampion(RetrainError):
     """A rollback was asked for but no version carries the ``previous_champion`` alias."""
 
 
+class ChampionChanged(RetrainError):
+    """Compare-and-set on the champion failed: it is not the version the caller expected (someone moved it
+    since the caller read it, e.g. a rollback during a retrain's evaluation). No alias was moved."""
+
+    def __init__(self, message: str, *, expected: str | None, found: str | None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.found = found
+
+
 class MissingSignature(RetrainError):
     """The model version was logged without a column-based signature."""
 

@@ -2,7 +2,9 @@
 
 Versions are addressed by aliases (``champion``, ``challenger``, ``previous_champion``), never by the
 deprecated stages. Aliases move only in :meth:`Registry.promote` and :meth:`Registry.rollback`, and both
-set the new ``champion`` in one call, so a crash at any point leaves ``champion`` on a good version.
+set the new ``champion`` in one call, so a crash at any point leaves ``champion`` on a good version. Both
+take the champion they expect (compare-and-set); MLflow's aliases have no compare-and-set of their own, so
+callers serialize them per model (the service holds a database lease).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mlflow.types.schema import ColSpec
 
 from retrain import _mlflow
 from retrain._mlflow import guarded
-from retrain.errors import MissingSignature, ModelNotFound, NoPreviousChampion
+from retrain.errors import ChampionChanged, MissingSignature, ModelNotFound, NoPreviousChampion
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -36,6 +38,8 @@ REFERENCE_FILE = "reference.parquet"
 REFERENCE_PATH = f"{REFERENCE_DIR}/{REFERENCE_FILE}"
 #: Version tag naming the run holding the reference when the version has no run of its own.
 REFERENCE_RUN_TAG = "driftloop.reference_run_id"
+#: ``expected_champion`` of :meth:`Registry.promote` / :meth:`Registry.rollback` that checks nothing
+ANY_CHAMPION = "*"
 _INPUT_EXAMPLE_ROWS = 5
 _SIGNATURE_PREDICT_ROWS = 1000
 
@@ -316,40 +320,74 @@ class Registry:
         for key, value in tags.items():
             self._client.set_model_version_tag(name, version, key, str(value))
 
-    def promote(self, name: str, version: str) -> ModelVersionInfo:
+    @guarded
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias`` (no error if it is not set)."""
+        if alias in self._aliases(name):
+            self._client.delete_registered_model_alias(name, alias)
+
+    def promote(
+        self, name: str, version: str, *, expected_champion: str | None = ANY_CHAMPION
+    ) -> ModelVersionInfo:
         """Make ``version`` the champion, keeping the current champion as ``previous_champion``.
 
-        ``previous_champion`` moves first: if the process dies between the two calls, ``champion`` is still
-        the old, good version. Promoting the current champion again changes nothing.
+        ``expected_champion`` is the version the caller evaluated against (None: no champion yet); when the
+        champion is another one, :class:`~retrain.errors.ChampionChanged` is raised and nothing moves.
+        Order: read and compare the champion, point ``previous_champion`` at it, then move ``champion``,
+        the one call that decides. A crash between the two leaves ``champion`` on the old, good version
+        (``previous_champion`` then names it too: the caller's recorded intent knows the pointer before).
+        Promoting the current champion again changes nothing.
         """
         target = self.get_version(name, version)
         current = self.champion(name)
         if current is not None and current.version == target.version:
             return current
+        self._check_expected(name, current, expected_champion, "promote")
         if current is not None:
             self.set_alias(name, PREVIOUS_CHAMPION, current.version)
         self.set_alias(name, CHAMPION, target.version)
         return self.get_version(name, target.version)
 
-    def rollback(self, name: str) -> ModelVersionInfo:
+    def rollback(self, name: str, *, expected_champion: str | None = ANY_CHAMPION) -> ModelVersionInfo:
         """Move ``champion`` back to ``previous_champion`` and return the restored champion.
 
         The two aliases swap, so ``previous_champion`` then names the version just rolled back from (a
-        second rollback undoes the first). ``champion`` moves first and is never left unset.
+        second rollback undoes the first). ``champion`` moves first and is never left unset. With
+        ``expected_champion``, the rollback is refused (:class:`~retrain.errors.ChampionChanged`) when
+        the champion is not that version.
 
         Raises
         ------
         NoPreviousChampion
-            If no version carries ``previous_champion``.
+            If no version carries ``previous_champion``, or it is the champion itself.
         """
         previous = self.get_alias(name, PREVIOUS_CHAMPION)
         if previous is None:
             raise NoPreviousChampion(f"model {name!r} has no previous_champion to roll back to")
         current = self.champion(name)
+        self._check_expected(name, current, expected_champion, "roll back")
+        if current is not None and current.version == previous.version:
+            raise NoPreviousChampion(
+                f"model {name!r}: previous_champion is the champion itself (version {previous.version}); "
+                "there is nothing to roll back to"
+            )
         self.set_alias(name, CHAMPION, previous.version)
-        if current is not None and current.version != previous.version:
+        if current is not None:
             self.set_alias(name, PREVIOUS_CHAMPION, current.version)
         return self.get_version(name, previous.version)
+
+    @staticmethod
+    def _check_expected(
+        name: str, current: ModelVersionInfo | None, expected: str | None, action: str
+    ) -> None:
+        found = current.version if current is not None else None
+        if expected != ANY_CHAMPION and found != expected:
+            raise ChampionChanged(
+                f"refused to {action} {name!r}: the champion is version {found or 'none'}, "
+                f"not the expected version {expected or 'none'}",
+                expected=expected,
+                found=found,
+            )
 
     # ----- internals -----------------------------------------------------------------------------------
 
@@ -384,6 +422,7 @@ class Registry:
 
 
 __all__ = [
+    "ANY_CHAMPION",
     "CHALLENGER",
     "CHAMPION",
     "PREVIOUS_CHAMPION",

@@ -115,3 +115,35 @@ def test_small_undrifted_window_is_not_flagged_where_evidently_flags_noise() -> 
     assert len(flagged_by_evidently) >= 2
     assert not any(f.is_drift for f in ours.features)
     assert all(f.method == "wasserstein" and f.threshold > 0.1 for f in ours.features)
+
+
+def test_sparse_undrifted_categories_are_not_flagged_where_evidently_flags_noise() -> None:
+    """Deliberate difference: 500 Zipf-distributed categories, 20k reference rows vs 2k current rows from the
+    same distribution. Both sides' sampling noise puts Jensen-Shannon near 0.2, over Evidently's fixed 0.1;
+    driftloop's noise floor simulates both samples and raises the threshold above that noise."""
+    rng = np.random.default_rng(21)
+    p = 1.0 / np.arange(1, 501)
+    cats = np.array([f"k{i}" for i in range(500)], dtype=object)
+    ref = pd.DataFrame({"c": cats[rng.choice(500, 20_000, p=p / p.sum())]})
+    cur = pd.DataFrame({"c": cats[rng.choice(500, 2_000, p=p / p.sum())]})
+    theirs = evidently_decisions(ref, cur)
+    ours = run_check(ReferenceProfile.fit(ref), cur, options=CheckOptions(multivariate=False)).features[0]
+    assert theirs["c"] == ("Jensen-Shannon distance", True)
+    assert ours.method == "jensenshannon" and ours.statistic > 0.1 and ours.threshold > ours.statistic
+    assert not ours.is_drift
+
+
+def test_missing_value_surge_is_a_data_quality_breach_where_evidently_sees_nothing() -> None:
+    """Deliberate difference: 1% -> 30% missing (a broken upstream join). Evidently tests the values left and
+    finds no drift; driftloop flags the feature with status data_quality and says why."""
+    rng = np.random.default_rng(22)
+    ref = pd.DataFrame({"x": rng.normal(size=20_000), "y": rng.normal(size=20_000)})
+    cur = pd.DataFrame({"x": rng.normal(size=20_000), "y": rng.normal(size=20_000)})
+    ref.loc[rng.random(20_000) < 0.01, "x"] = np.nan
+    cur.loc[rng.random(20_000) < 0.30, "x"] = np.nan
+    theirs = evidently_decisions(ref, cur)
+    result = run_check(ReferenceProfile.fit(ref), cur, options=CheckOptions(multivariate=False))
+    x = result.features[0]
+    assert theirs["x"][1] is False and not x.is_drift
+    assert x.status == "data_quality" and x.missing_is_drift and "missing values rose" in x.reason
+    assert result.data_quality

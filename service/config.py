@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     # serving
     max_batch_rows: int = Field(default=1000, ge=1, description="Largest accepted batch in one request.")
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted request body.")
+    max_abs_feature: float = Field(
+        default=1e15,
+        gt=0,
+        le=1e300,
+        description="Largest |value| of a numeric feature or label; beyond it a request is a 422.",
+    )
     batch_wait_ms: float = Field(
         default=2.0, ge=0, description="How long the micro-batcher waits for company."
     )
@@ -48,6 +54,14 @@ class Settings(BaseSettings):
     performance_window_rows: int = Field(
         default=500, ge=1, description="Labeled rows per performance window (window_kind=rows)."
     )
+    window_checks_per_tick: int = Field(
+        default=20, ge=1, description="Most windows one scheduled check computes; the rest wait a tick."
+    )
+    window_backlog: Literal["all", "latest"] = Field(
+        default="all",
+        description="Windows behind the checks: `all` checks each, oldest first; `latest` checks the "
+        "newest `breach_m` and records the skipped ones in the run.",
+    )
     drift_correction: Literal["none", "bonferroni", "fdr"] = Field(
         default="bonferroni", description="Correction."
     )
@@ -65,6 +79,8 @@ class Settings(BaseSettings):
 
     # alerts
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
+    host: str = Field(default="127.0.0.1", description="Interface `driftloop serve` binds (its --host).")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `driftloop serve` binds (its --port).")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="Per-attempt delivery timeout.")
     webhook_max_attempts: int = Field(default=6, ge=1, description="Attempts before a delivery is dead.")
     webhook_backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay (doubles).")
@@ -97,8 +113,11 @@ class Settings(BaseSettings):
     )
     retrain_margin: float = Field(default=0.0, ge=0, description="Challenger must beat champion by this.")
     retrain_poll_seconds: float = Field(default=2.0, gt=0, description="How often the worker looks for jobs.")
-    retrain_timeout_seconds: float = Field(
-        default=3600.0, gt=0, description="A job running longer is failed (its worker died)."
+    retrain_stale_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        description="A job whose worker's heartbeat (renewed every fifth of this, at most 30 s) is older is "
+        "reconciled with MLflow: its worker died.",
     )
     retrain_recipe: str = Field(default="", description="'module:function' returning an estimator.")
 

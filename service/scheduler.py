@@ -74,7 +74,8 @@ def background_jobs(settings: Settings, monitor: Monitor, registry: Registry | N
     interval = settings.drift_check_interval
 
     def trigger(s: Settings, e: sa.Engine) -> None:
-        worker.fail_stale(e, settings=s, older_than_seconds=s.retrain_timeout_seconds)
+        # recovery first: a dead worker's job (no heartbeat) is ended as MLflow says, freeing its model
+        worker.fail_stale(e, settings=s, registry=registry)
         triggers.trigger_for_open_episodes(e, s)
 
     specs = [

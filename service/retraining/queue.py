@@ -1,13 +1,16 @@
 """The retrain queue: single-flight enqueue, claim, finish and recovery of jobs.
 
 The database is the coordinator: `retrain_jobs.active_key` is UNIQUE and holds the model name while a
-job is queued or running, so one active job per model holds across every process; a queued job is
-claimed with a conditional UPDATE, so only one worker runs it. Store functions take a session and only
-flush; the caller's use case owns the transaction.
+job is queued, running or promoting, so one active job per model holds across every process; a queued
+job is claimed with a conditional UPDATE, so only one worker runs it. Every later status change is a
+compare-and-set on the status the caller expects (running -> promoting -> finished), so a finished job is
+never rewritten and recovery and a late worker cannot both close it. Store functions take a session and
+only flush; the caller's use case owns the transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +23,9 @@ from service.codec import dumps
 from service.config import Settings
 from service.db.tables import RetrainJob, utcnow
 
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running", "promoting")
+#: a worker holds the job; `promoting`: its intent is recorded, aliases may move
+IN_FLIGHT = ("running", "promoting")
 FINISHED = ("succeeded", "rejected", "failed")
 
 
@@ -78,12 +83,13 @@ def next_queued(session: Session, model_name: str) -> RetrainJob | None:
 
 def claim(session: Session, job_id: int) -> bool:
     """Move a queued job to running; False if another worker claimed it first."""
+    now = utcnow()
     claimed = (
         session.connection()
         .execute(
             sa.update(RetrainJob)
             .where(col(RetrainJob.id) == job_id, col(RetrainJob.status) == "queued")
-            .values(status="running", started_at=utcnow())
+            .values(status="running", started_at=now, heartbeat_at=now)
         )
         .rowcount
     )
@@ -104,9 +110,12 @@ def finish(
     version: str | None = None,
     details: dict[str, Any] | None = None,
     error: str | None = None,
+    expected: Sequence[str] = IN_FLIGHT,
+    stale_before: datetime | None = None,
 ) -> RetrainJob | None:
-    """Close a running job and add its events (the outbox: same transaction); None if it had already
-    finished (a finished job is never rewritten, so recovery and a late worker cannot both close it)."""
+    """Close a job whose status is one of `expected` (and, with `stale_before`, whose heartbeat is older)
+    and add its events (the outbox: same transaction); None if not (a finished job is never rewritten,
+    so recovery and a late worker cannot both close it, and recovery never closes a live job)."""
     if status not in FINISHED:
         raise ValueError(f"status must be one of {FINISHED}, got {status!r}")
     values: dict[str, Any] = {
@@ -115,15 +124,10 @@ def finish(
     }  # fmt: skip
     if details is not None:
         values["details"] = dumps(details)
-    closed = (
-        session.connection()
-        .execute(
-            sa.update(RetrainJob)
-            .where(col(RetrainJob.id) == job.id, col(RetrainJob.status).in_(ACTIVE))
-            .values(**values)
-        )
-        .rowcount
-    )
+    where = [col(RetrainJob.id) == job.id, col(RetrainJob.status).in_(list(expected))]
+    if stale_before is not None:
+        where.append(_last_sign() < stale_before)
+    closed = session.connection().execute(sa.update(RetrainJob).where(*where).values(**values)).rowcount
     if not closed:
         return None
     for type_, summary, data in events:
@@ -138,9 +142,57 @@ def finish(
     return row
 
 
+def record_intent(session: Session, job_id: int, *, intent: dict[str, Any]) -> bool:
+    """running -> promoting with the intent (`expected_champion`, `challenger`, `previous_champion`) in
+    the job's details; False if the job is no longer running (recovery closed it: do not promote)."""
+    moved = (
+        session.connection()
+        .execute(
+            sa.update(RetrainJob)
+            .where(col(RetrainJob.id) == job_id, col(RetrainJob.status) == "running")
+            .values(
+                status="promoting", champion_version=intent["expected_champion"],
+                result_version=intent["challenger"], details=dumps({"promotion": intent}),
+                heartbeat_at=utcnow(),
+            )
+        )
+        .rowcount
+    )  # fmt: skip
+    return bool(moved)
+
+
+def beat(session: Session, job_id: int) -> bool:
+    """Renew the heartbeat of a job its worker still holds; False once it is not in flight any more."""
+    renewed = (
+        session.connection()
+        .execute(
+            sa.update(RetrainJob)
+            .where(col(RetrainJob.id) == job_id, col(RetrainJob.status).in_(IN_FLIGHT))
+            .values(heartbeat_at=utcnow())
+        )
+        .rowcount
+    )
+    return bool(renewed)
+
+
 def stale_jobs(session: Session, *, cutoff: datetime) -> list[RetrainJob]:
+    """In-flight jobs whose heartbeat (or start, before the first beat) is older than `cutoff`."""
     return list(
         session.exec(
-            select(RetrainJob).where(RetrainJob.status == "running", col(RetrainJob.started_at) < cutoff)
+            select(RetrainJob)
+            .where(col(RetrainJob.status).in_(IN_FLIGHT), _last_sign() < cutoff)
+            .order_by(col(RetrainJob.id))
         ).all()
     )
+
+
+def _last_sign() -> Any:
+    """When the worker last showed it lives: its heartbeat, or its start before the first beat."""
+    return sa.func.coalesce(col(RetrainJob.heartbeat_at), col(RetrainJob.started_at))
+
+
+def promoting_job(session: Session, model_name: str) -> RetrainJob | None:
+    """The model's job between its recorded promotion intent and its end, if any."""
+    return session.exec(
+        select(RetrainJob).where(RetrainJob.model_name == model_name, RetrainJob.status == "promoting")
+    ).first()

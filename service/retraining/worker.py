@@ -1,15 +1,15 @@
 """The retrain worker: run one claimed job to its end (queue: `queue.py`; triggers: `triggers.py`).
 
 Each step that changes the database is one transaction owned here: the claim, the `retrain.started`
-event, and the job's end with its events (the outbox).
+event, the promotion intent (`promotion.py`) and the job's end with its events (the outbox). A heartbeat
+thread renews the job while it runs; recovery (`recovery.py`) ends only jobs whose heartbeat stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
@@ -17,8 +17,10 @@ from sqlmodel import Session
 
 from service.alerts.outbox import emit
 from service.config import Settings
-from service.db.tables import RetrainJob, utcnow
-from service.retraining import queue
+from service.db.tables import RetrainJob
+from service.retraining import queue, recovery
+from service.retraining.heartbeat import Heartbeat, interval_seconds
+from service.retraining.promotion import Guard, Intent, current, end_job, record_promoted, settle
 from service.retraining.training_data import TARGET, TIME, labeled_rows
 
 if TYPE_CHECKING:
@@ -28,12 +30,19 @@ log = logging.getLogger("driftloop.jobs")
 
 
 def run_job(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Registry) -> RetrainJob:
-    """Run one claimed job to its end; every failure is recorded with its reason, champion untouched."""
+    """Run one claimed job to its end while beating its heartbeat; every failure is recorded with its
+    reason (before the promotion intent: champion untouched; after it: as MLflow's aliases say)."""
+    assert job.id is not None
+    with Heartbeat(engine, job.id, interval_seconds(settings)):
+        return _run(engine, job, settings=settings, registry=registry)
+
+
+def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Registry) -> RetrainJob:
     from retrain.errors import RetrainError
     from retrain.loop import run_retrain
-    from service.monitor.references import store_reference
 
     name = job.model_name
+    guard = Guard(engine, job, settings, registry)
     try:
         champion = registry.champion(name)
         features = [c.name for c in registry.input_schema(name, champion.version)] if champion else []
@@ -78,12 +87,15 @@ def run_job(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry:
             recipe=settings.retrain_recipe,
             force=job.force,
             tags=tags,
+            promotion_guard=guard,
         )
-    except RetrainError as exc:
-        return _fail(engine, job, settings, str(exc))
-    except Exception as exc:  # never leave a job running; the champion was not moved
-        log.error("retrain job %s crashed: %s", job.id, traceback.format_exc())
-        return _fail(engine, job, settings, f"{exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # never leave a job running
+        if not isinstance(exc, RetrainError):
+            log.error("retrain job %s crashed: %s", job.id, traceback.format_exc())
+        reason = str(exc) if isinstance(exc, RetrainError) else f"{exc.__class__.__name__}: {exc}"
+        if guard.intent is not None:  # aliases may have moved: only MLflow can say whether they did
+            return _settle(engine, job, guard.intent, settings, registry, reason)
+        return _fail(engine, job, settings, reason)
 
     ev = outcome.evaluation
     details = {
@@ -102,43 +114,39 @@ def run_job(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry:
     score_text = f"{ev.metric} {ev.challenger_score:.4f} vs champion {ev.champion_score:.4f}"
     version = outcome.challenger_version
     if outcome.status == "rejected":
-        rejected = ("model.rejected", f"version {version} rejected: {score_text}", details)
-        return _finish(engine, job, status="rejected", settings=settings, version=version, details=details,
-                       events=[rejected])  # fmt: skip
+        # after the intent, a rejection is the compare-and-set: the champion changed during evaluation
+        refused = guard.intent is not None
+        why = outcome.reason.split(";")[0] if refused else score_text
+        rejected = ("model.rejected", f"version {version} rejected: {why}", details)
+        return end_job(engine, job, status="rejected", settings=settings, version=version, details=details,
+                       events=[rejected], error=f"rejected: {why}" if refused else None,
+                       expected=("promoting",) if refused else ("running",))  # fmt: skip
+    assert guard.intent is not None, "a promotion happens inside the guard"
+    row = record_promoted(
+        engine, job, guard.intent, settings=settings, registry=registry, details=details,
+        performance=dict(ev.challenger_metrics), how=score_text,
+    )  # fmt: skip
+    return row or current(engine, job)
+
+
+def _settle(
+    engine: sa.Engine, job: RetrainJob, intent: Intent, settings: Settings, registry: Registry, reason: str
+) -> RetrainJob:
+    """An error after the intent: end the job as the aliases say; if MLflow cannot say, leave it
+    `promoting` (its heartbeat stops with this worker, and recovery settles it)."""
     try:
-        data = registry.load_reference(name, version)
-        if data is not None:
-            store_reference(
-                engine, model_name=name, model_version=version, data=data, features=features,
-                source=f"retrain job {job.id}", performance=dict(ev.challenger_metrics),
-            )  # fmt: skip
-    except Exception as exc:  # monitoring refits lazily from the registry if this fails
-        log.warning("reference profile of version %s not stored: %s", version, exc)
-    promoted = {**details, "previous_champion": outcome.champion_version_before}
-    events = [
-        ("retrain.succeeded", f"retrain job {job.id} trained version {version}", details),
-        ("model.promoted", f"version {version} promoted to champion: {score_text}", promoted),
-    ]
-    return _finish(
-        engine, job, status="succeeded", settings=settings, version=version, details=details, events=events
-    )
-
-
-def _finish(engine: sa.Engine, job: RetrainJob, **kwargs: Any) -> RetrainJob:
-    """End the job in one transaction; a job another process already ended is returned as it stands."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        row = queue.finish(session, job, **kwargs)
-        if row is None:
-            log.warning("retrain job %s had already finished; its recorded end stands", job.id)
-            row = session.get(RetrainJob, job.id)
-        assert row is not None
-        return row
+        row = settle(engine, job, intent, settings=settings, registry=registry,
+                     cause=f"promotion interrupted ({reason})")  # fmt: skip
+    except Exception as exc:
+        log.error("retrain job %s left promoting, recovery settles it: %s", job.id, exc)
+        row = None
+    return row or current(engine, job)
 
 
 def _fail(engine: sa.Engine, job: RetrainJob, settings: Settings, reason: str) -> RetrainJob:
     log.warning("retrain job %s failed: %s", job.id, reason)
-    return _finish(
-        engine, job, status="failed", settings=settings, error=reason[:4000],
+    return end_job(
+        engine, job, status="failed", settings=settings, error=reason[:4000], expected=("running",),
         events=[("retrain.failed", f"retrain job {job.id} failed: {reason[:300]}", {"error": reason[:2000]})],
     )  # fmt: skip
 
@@ -153,12 +161,14 @@ def run_next(engine: sa.Engine, *, settings: Settings, registry: Registry) -> Re
     return run_job(engine, job, settings=settings, registry=registry)
 
 
-def fail_stale(engine: sa.Engine, *, settings: Settings, older_than_seconds: float) -> int:
-    """Jobs left `running` by a worker that died are failed (the champion never moved: promotion is last)."""
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    with Session(engine, expire_on_commit=False) as session:
-        stale = queue.stale_jobs(session, cutoff=cutoff)
-    for job in stale:
-        _fail(engine, job, settings, f"worker stopped while the job was running (no progress for "
-                                     f"{older_than_seconds:.0f} s); champion unchanged")  # fmt: skip
-    return len(stale)
+def fail_stale(
+    engine: sa.Engine,
+    *,
+    settings: Settings,
+    registry: Registry | None = None,
+    older_than_seconds: float | None = None,
+) -> int:
+    """Recovery of jobs whose worker died (no heartbeat for `retrain_stale_minutes`): see `recovery.py`."""
+    return recovery.reconcile(
+        engine, settings=settings, registry=registry, older_than_seconds=older_than_seconds
+    )

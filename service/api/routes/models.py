@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminDep, RuntimeDep
 from service.api.routes._responses import errors
+from service.retraining.champion_lease import ChampionBusy
 from service.retraining.rollback import rollback as rollback_champion
 from service.runtime import Runtime
 
@@ -105,23 +106,48 @@ async def schema(runtime: RuntimeDep) -> list[SchemaColumn]:
     ]
 
 
+_VERSION = r"^[1-9][0-9]{0,17}$"
+_EXPECTED = "The version the caller expects as champion; refused with 409 if it is another (compare-and-set)."
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expected_champion: str | None = Field(default=None, pattern=_VERSION, description=_EXPECTED)
+
+
 class RollbackResponse(BaseModel):
     champion: str
     previous_champion: str | None
 
 
-def _rollback(runtime: Runtime) -> RollbackResponse:
-    from retrain.errors import NoPreviousChampion
+def _rollback(runtime: Runtime, expected: str | None) -> RollbackResponse:
+    from retrain.errors import ChampionChanged, NoPreviousChampion
 
     try:
-        done = rollback_champion(runtime.engine, _registry(runtime), runtime.settings)
-    except NoPreviousChampion as exc:
+        registry = _registry(runtime)
+        done = rollback_champion(runtime.engine, registry, runtime.settings, expected_champion=expected)
+    except ChampionChanged as exc:
+        raise HTTPException(409, f"{exc}; nothing was moved: read the champion again and retry") from None
+    except (NoPreviousChampion, ChampionBusy) as exc:
         raise HTTPException(409, str(exc)) from None
     return RollbackResponse(champion=done.champion, previous_champion=done.previous_champion)
 
 
 @router.post("/rollback", response_model=RollbackResponse, dependencies=[AdminDep])
-async def rollback(runtime: RuntimeDep) -> RollbackResponse:
-    result = await _off_loop(_rollback, runtime)
+async def rollback(
+    runtime: RuntimeDep,
+    body: RollbackRequest | None = Body(default=None),
+    expected_champion: str | None = Query(default=None, pattern=_VERSION, description=_EXPECTED),
+) -> RollbackResponse:
+    """Move `champion` back to `previous_champion`, if the champion is the expected version (the body's or
+    the query's `expected_champion`, else the champion as the request starts); 409 when it is not, when
+    there is no previous champion, or while a promotion or another rollback of the model is under way."""
+    expected = body.expected_champion if body else None
+    if expected and expected_champion and expected != expected_champion:
+        detail = [{"loc": ["query", "expected_champion"], "msg": "differs from the body's expected_champion",
+                   "type": "value_error"}]  # fmt: skip
+        raise HTTPException(422, detail)
+    result = await _off_loop(lambda rt: _rollback(rt, expected or expected_champion), runtime)
     await runtime.holder.refresh()  # this process serves the restored champion at once
     return result

@@ -21,6 +21,9 @@ router = APIRouter(
 )
 
 
+_STATUSES = "^(queued|running|promoting|succeeded|rejected|failed)$"
+
+
 class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +42,7 @@ class RetrainRequest(BaseModel):
 class RetrainJobPublic(BaseModel):
     id: int
     model_name: str
-    status: str = Field(description="queued | running | succeeded | rejected | failed")
+    status: str = Field(description="queued | running | promoting | succeeded | rejected | failed")
     trigger: str = Field(description="episode | drift_run | manual")
     reason: str
     episode_id: int | None
@@ -54,6 +57,7 @@ class RetrainJobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None = Field(default=None, description="Last sign of life of the job's worker.")
 
     @classmethod
     def of(cls, job: RetrainJob) -> RetrainJobPublic:
@@ -86,7 +90,7 @@ async def trigger_retrain(body: RetrainRequest, runtime: RuntimeDep, response: R
 @router.get("/jobs", response_model=list[RetrainJobPublic])
 def list_jobs(
     session: SessionDep,
-    status: str | None = Query(default=None, pattern="^(queued|running|succeeded|rejected|failed)$"),
+    status: str | None = Query(default=None, pattern=_STATUSES),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> list[RetrainJobPublic]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from service import metrics
-from service.api import errors
+from service.api import docs, errors
 from service.api.middleware import GuardAndMeasure
 from service.api.routes import dashboard, feedback, health, invocations, predict, reports
 from service.api.routes import drift as drift_routes
@@ -97,7 +97,10 @@ def create_app(
         version="0.1.0",
         description="Serve the MLflow champion, log every prediction, watch drift, alert, retrain.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by service.api.docs
+        redoc_url=None,
     )
+    docs.install(app)
     app.add_middleware(GuardAndMeasure, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for module in (

@@ -1,7 +1,11 @@
 """Evidently HTML report of one drift run's window against the reference of the model version it served.
 
-Both sides are bounded samples (<= 5000 rows), so a report renders in seconds whatever the window size. Runs
-are immutable, so the HTML is cached on disk per run.
+The page leads with driftloop's own decision, read from the stored run: per feature the method, statistic
+and threshold driftloop used (a noise-floor-raised or corrected threshold included), the domain classifier
+and the missing-value test. Evidently's panels follow; they apply Evidently's fixed defaults to bounded
+samples and may say otherwise, which the lead says. Both sides are bounded samples (<= 5000 rows), so a
+report renders in seconds whatever the window size. Runs are immutable, so the HTML is cached on disk per
+run.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ import html
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from service.dashboard import queries
+from service.db.tables import DriftRun
 from service.monitor.references import load_reference
 
 SAMPLE_ROWS = 5000
@@ -40,8 +47,9 @@ def build_report(
     if path.exists():
         return path
     current, reference, numeric, categorical = report_frames(engine, run, max_rows=max_rows)
+    heading = _heading(run) + verdict_html(_summary(engine, run.id))
     page = render_html(
-        current, reference, numeric=numeric, categorical=categorical, title=_title(run), heading=_heading(run)
+        current, reference, numeric=numeric, categorical=categorical, title=_title(run), heading=heading
     )
     reports_dir.mkdir(parents=True, exist_ok=True)
     # Write-then-rename: a concurrent reader sees the whole report or none.
@@ -147,4 +155,62 @@ def _heading(run: queries.RunRef) -> str:
         f"status <code>{e(run.status)}</code>, {run.n_rows} rows, "
         f"window {e(run.window_start.isoformat())} .. {e(run.window_end.isoformat())}"
         f' &middot; <a href="/v1/drift/runs/{run.id}">JSON</a></header>'
+    )
+
+
+def _summary(engine: sa.Engine, run_id: int) -> dict[str, Any]:
+    # the run's stored result; a query of its own until queries.RunRef carries the summary
+    with Session(engine) as session:
+        run = session.get(DriftRun, run_id)
+        text = run.summary if run is not None else None
+    loaded = orjson.loads(text) if text else {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+
+
+def verdict_html(summary: dict[str, Any]) -> str:
+    """driftloop's decision of a drift run (its stored ``DatasetDriftResult.to_dict()``) as an HTML lead;
+    empty for runs without per-feature results (performance runs, empty windows)."""
+    features = [f for f in summary.get("features") or [] if isinstance(f, dict)]
+    if not features:
+        return ""
+    e = html.escape
+    changed = [f for f in features if f.get("is_drift") or f.get("missing_is_drift")]
+    reasons = [
+        f"{len(changed)} of {len(features)} features changed (share {summary.get('drift_share') or 0.0:.2f};"
+        f" the dataset drifts at {summary.get('drift_share_threshold')})"
+    ]
+    mv = summary.get("multivariate")
+    if isinstance(mv, dict):
+        reasons.append(
+            f"domain classifier AUC {_num(mv.get('auc'))} vs threshold {_num(mv.get('threshold'))} "
+            f"(p={_num(mv.get('p_val'))}, alpha {_num(mv.get('alpha'))}): "
+            + ("drift, which alone makes the dataset drift" if mv.get("is_drift") else "no drift")
+        )
+    if summary.get("data_quality"):
+        names = ", ".join(map(str, summary.get("data_quality_features") or []))
+        reasons.append(f"missing-value breach in {names} (data quality; counted as changed features)")
+    rows = "".join(
+        f"<tr><td>{e(str(f.get('name')))}</td><td>{e(str(f.get('method')))}</td>"
+        f"<td>{_num(f.get('statistic'))}</td><td>{_num(f.get('p_val'))}</td><td>{_num(f.get('threshold'))}</td>"
+        f"<td>{_num(f.get('missing_rate_ref'))} &rarr; {_num(f.get('missing_rate_cur'))}</td>"
+        f"<td><code>{e(str(f.get('status')))}</code></td><td>{e(str(f.get('reason') or ''))}</td></tr>"
+        for f in features
+    )
+    return (
+        '<section id="driftloop-verdict" style="font-family:sans-serif;padding:8px 24px">'
+        f"<h2>driftloop's decision: <code>{e(str(summary.get('status')))}</code></h2>"
+        f"<ul>{''.join(f'<li>{e(r)}</li>' for r in reasons)}</ul>"
+        '<table border="1" cellpadding="4" style="border-collapse:collapse">'
+        "<tr><th>feature</th><th>method</th><th>statistic</th><th>p_val</th><th>threshold used</th>"
+        "<th>missing rate</th><th>status</th><th>reason</th></tr>"
+        f"{rows}</table>"
+        "<p>This decision is the one the monitor acted on. Evidently's panels below apply Evidently's fixed "
+        "default thresholds to bounded samples, without driftloop's noise floor, effect-size floor, domain "
+        "classifier or missing-value test, and may disagree.</p></section>"
     )

@@ -100,3 +100,47 @@ def test_performance_run_window_is_its_labels_arrival_range(sqlite_url: str) -> 
     current = report.report_frames(engine, _run(sqlite_url, run_id), max_rows=5000)[0]
     assert sorted(current["income"]) == expected
     assert len(report.report_frames(engine, _run(sqlite_url, run_id), max_rows=40)[0]) == 34  # every 3rd
+
+
+def test_report_leads_with_driftloops_decision_before_evidentlys_panels(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    seeded = seed(sqlite_url, runs=2, drift_from=1, window_rows=300)
+    engine = make_engine(sqlite_url)
+    run = _run(sqlite_url, seeded.run_ids[-1])
+    with Session(engine) as session:
+        stored = session.get(DriftRun, run.id)
+        assert stored is not None
+        summary = orjson.loads(stored.summary)
+    page = report.build_report(engine, run, tmp_path / "reports").read_text(encoding="utf-8")
+    lead = page.index('id="driftloop-verdict"')
+    body = page.index("<body>")
+    assert body < lead < page.index('<div id="root_metric', body)  # before Evidently's panels
+    assert f"driftloop's decision: <code>{summary['status']}</code>" in page
+    for f in summary["features"]:  # each feature with the method and threshold driftloop used
+        assert f"<td>{f['name']}</td><td>{f['method']}</td>" in page
+        assert f"<td>{f['threshold']:.4g}</td>" in page
+    if summary["multivariate"]:
+        assert "domain classifier AUC" in page
+
+
+def test_verdict_names_the_classifier_and_a_missing_value_breach() -> None:
+    summary = {
+        "status": "drift",
+        "drift_share": 0.5,
+        "drift_share_threshold": 0.5,
+        "features": [
+            {"name": "x", "method": "wasserstein", "statistic": 0.01, "p_val": None, "threshold": 0.1,
+             "missing_rate_ref": 0.01, "missing_rate_cur": 0.3, "status": "data_quality", "is_drift": False,
+             "missing_is_drift": True, "reason": "missing values rose from 1.0% to 30.0%"},
+            {"name": "y", "method": "wasserstein", "statistic": 0.02, "p_val": None, "threshold": 0.1,
+             "missing_rate_ref": 0.0, "missing_rate_cur": 0.0, "status": "no_drift", "is_drift": False},
+        ],
+        "multivariate": {"auc": 0.9, "threshold": 0.55, "p_val": 1e-9, "alpha": 0.01, "is_drift": True},
+        "data_quality": True,
+        "data_quality_features": ["x"],
+    }  # fmt: skip
+    lead = report.verdict_html(summary)
+    assert "1 of 2 features changed" in lead and "missing-value breach in x" in lead
+    assert "drift, which alone makes the dataset drift" in lead and "missing values rose from 1.0%" in lead
+    assert report.verdict_html({"metric": "accuracy"}) == ""  # performance runs have no feature lead

@@ -2,7 +2,8 @@
 
 PostgreSQL: a session-level `pg_try_advisory_lock` held on a dedicated connection (released by unlock, or by
 the server when the connection dies, so a crashed holder never blocks others). SQLite: a row in `leases`
-taken with one atomic upsert that only overwrites an expired lease or our own.
+taken with one atomic upsert that only overwrites an expired lease or our own, and renewed by a thread
+while held, so a job running longer than the lease keeps it (a crashed holder's lease lapses).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,19 +46,28 @@ def advisory_key(name: str) -> int:
 def hold_lease(engine: sa.Engine, name: str, holder: str, seconds: float) -> Iterator[bool]:
     """Try to take lease `name`; yields True if this holder has it for the block, False otherwise.
 
-    Never waits. On SQLite the lease lapses after `seconds` (a crashed holder frees it then); a job that
-    runs longer may overlap another one, which idempotent job bodies tolerate.
+    Never waits. On SQLite the lease is renewed every `seconds` / 3 while the block runs and lapses
+    `seconds` after the last renewal (a crashed holder frees it then).
     """
     if engine.dialect.name == "postgresql":
         with _pg_lease(engine, name) as acquired:
             yield acquired
         return
     acquired = _row_acquire(engine, name, holder, seconds)
+    if not acquired:
+        yield False
+        return
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_keep_renewed, args=(engine, name, holder, seconds, stop), name=f"lease:{name}", daemon=True
+    )
+    renewer.start()
     try:
-        yield acquired
+        yield True
     finally:
-        if acquired:
-            _row_release(engine, name, holder)
+        stop.set()
+        renewer.join()
+        _row_release(engine, name, holder)
 
 
 @contextmanager
@@ -97,6 +108,29 @@ def _row_acquire(engine: sa.Engine, name: str, holder: str, seconds: float) -> b
         conn.execute(stmt)
         current = conn.execute(sa.select(_LEASES.c.holder).where(_LEASES.c.name == name)).scalar_one()
     return bool(current == holder)
+
+
+def _renew(engine: sa.Engine, name: str, holder: str, seconds: float) -> bool:
+    expires = utcnow() + timedelta(seconds=seconds)
+    stmt = (
+        sa.update(_LEASES)
+        .where(_LEASES.c.name == name, _LEASES.c.holder == holder)
+        .values(expires_at=expires)
+    )
+    with engine.begin() as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+def _keep_renewed(engine: sa.Engine, name: str, holder: str, seconds: float, stop: threading.Event) -> None:
+    while not stop.wait(seconds / 3):
+        try:
+            if not _renew(engine, name, holder, seconds):
+                log.error(
+                    "lease %s was taken over while %s held it; the job may overlap another", name, holder
+                )
+                return
+        except Exception as exc:  # the next renewal retries; the lease lapses only if every one fails
+            log.warning("renewal of lease %s failed (%s)", name, exc)
 
 
 def _row_release(engine: sa.Engine, name: str, holder: str) -> None:

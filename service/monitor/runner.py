@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.db.tables import DriftRun, utcnow
-from service.monitor import drift, performance, windows
+from service.monitor import catchup, drift, performance, windows
 from service.monitor.reader import read_drift_window, read_labeled_window
 from service.monitor.references import ReferenceSource, StoredReference, load_reference
 from service.monitor.store import Outcome, find_run, new_run, save
@@ -52,6 +52,7 @@ class Monitor:
         self.engine = engine
         self.champion_version = champion_version
         self.references = references
+        self._frontiers: dict[str, int] = {}  # per window series: every window below is checked
 
     # ----- which version, which windows ----------------------------------------------------------------
 
@@ -68,13 +69,14 @@ class Monitor:
             return windows.latest_version(conn, name)
 
     def run_due(self, kind: str) -> list[DriftRun]:
-        """Check every due, not yet checked window of the current version (the scheduled job)."""
+        """Check the due, not yet checked windows of the current version in order (the scheduled job):
+        at most `window_checks_per_tick`, the rest at the next tick (see monitor/catchup.py)."""
         version = self.version()
         if version is None:
             return []
         s = self.settings
         with self.engine.connect() as conn:
-            due = windows.due_windows(
+            due = catchup.due_windows(
                 conn,
                 kind=kind,
                 model_name=s.model_name,
@@ -82,14 +84,15 @@ class Monitor:
                 mode=s.window_kind,
                 rows=s.window_rows if kind == "drift" else s.performance_window_rows,
                 seconds=s.window_seconds,
-                catchup=s.breach_m,
                 now=utcnow(),
+                limit=s.window_checks_per_tick,
+                latest=s.breach_m if s.window_backlog == "latest" else None,
+                frontiers=self._frontiers,
             )
-        runs = []
-        for window in due:
-            if find_run(self.engine, window.key) is None:
-                runs.append(self.check(window, trigger="schedule"))
-        return runs
+        if due.backlog:
+            log.info("%s %s v%s: %d windows wait for the next tick", kind, s.model_name, version, due.backlog)
+        # in order: a window's episode transition sees every earlier window's run
+        return [self.check(window, trigger="schedule") for window in due.windows]
 
     def check_now(self, kind: str, manual: ManualWindow, version: str | None = None) -> DriftRun:
         """A check asked for by a person; the same window asked twice returns the same run."""

@@ -1,16 +1,18 @@
 """Deterministic windows over the traffic of one model version.
 
-Row windows are consecutive, non-overlapping blocks of N rows in (time, id) order: block k holds rows
-k*N .. (k+1)*N-1, so the same block always means the same rows and a check is idempotent per block. Time
-windows are fixed buckets aligned to the Unix epoch. Drift windows order predictions by `created_at`;
-performance windows order labeled predictions by label arrival (`feedback.received_at`), which only grows.
+Drift row windows are consecutive, non-overlapping blocks of N predictions in commit order
+(`predictions.seq`): block k holds the version's rows k*N .. (k+1)*N-1. Every reader sees a prefix of that
+order (service/serving/store.py), so a complete block is final: it is resolved to its first and last `seq`
+and read as that range, and a checked block's rows never change. Time windows are fixed buckets aligned to
+the Unix epoch, checked `SETTLE_SECONDS` after they end and read up to the sequence committed then (the
+`seq_horizon` in the run), so a row committed later never changes a checked bucket. Performance windows
+order labeled predictions by label arrival (`feedback.received_at`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +30,9 @@ _KEY_MAX = 300
 
 @dataclass(frozen=True)
 class Window:
-    """Which rows a check reads: a row block (offset/limit) or a time range [start, end)."""
+    """Which rows a check reads: a row block (offset/limit, resolved to seq first..last for drift) or a
+    time range [start, end) (up to seq_horizon for drift). `skipped`: unchecked windows before this one that
+    `window_backlog=latest` gave up on."""
 
     kind: str
     model_name: str
@@ -40,6 +44,10 @@ class Window:
     start: datetime | None = None
     end: datetime | None = None
     index: int | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+    seq_horizon: int | None = None
+    skipped: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,10 @@ class Window:
             "limit": self.limit,
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "seq_horizon": self.seq_horizon,
+            "skipped_windows": self.skipped,
         }
 
 
@@ -66,7 +78,7 @@ def time_column(kind: str) -> sa.ColumnElement[Any]:
 
 
 def order_by(kind: str) -> tuple[sa.ColumnElement[Any], ...]:
-    return (P.c.created_at, P.c.id) if kind == "drift" else (F.c.received_at, F.c.prediction_id)
+    return (P.c.seq,) if kind == "drift" else (F.c.received_at, F.c.prediction_id)
 
 
 def base_from(kind: str) -> sa.FromClause:
@@ -87,15 +99,61 @@ def count_rows(conn: sa.Connection, kind: str, model_name: str, model_version: s
     return int(conn.execute(stmt).scalar_one())
 
 
+def window_filter(window: Window) -> sa.ColumnElement[bool]:
+    """The rows of a window, apart from the OFFSET of an unresolved row block."""
+    where = [version_filter(window.model_name, window.model_version)]
+    if window.first_seq is not None and window.last_seq is not None:
+        where.append(P.c.seq.between(window.first_seq, window.last_seq))
+    if window.start is not None and window.end is not None:
+        col = time_column(window.kind)
+        where += [col >= window.start, col < window.end]
+    if window.seq_horizon is not None:
+        where.append(P.c.seq <= window.seq_horizon)
+    return sa.and_(*where)
+
+
 def count_range(conn: sa.Connection, window: Window) -> int:
-    assert window.start is not None and window.end is not None
-    col = time_column(window.kind)
-    stmt = (
-        sa.select(sa.func.count())
-        .select_from(base_from(window.kind))
-        .where(version_filter(window.model_name, window.model_version), col >= window.start, col < window.end)
+    stmt = sa.select(sa.func.count()).select_from(base_from(window.kind)).where(window_filter(window))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def max_seq(conn: sa.Connection, model_name: str, model_version: str) -> int:
+    """The version's last committed sequence number (0 without rows)."""
+    stmt = sa.select(sa.func.coalesce(sa.func.max(P.c.seq), 0)).where(
+        version_filter(model_name, model_version)
     )
     return int(conn.execute(stmt).scalar_one())
+
+
+def seq_positions(
+    conn: sa.Connection, model_name: str, model_version: str, first: int, count: int
+) -> list[int]:
+    """`seq` of the version's rows at positions first .. first+count-1 in commit order."""
+    stmt = (
+        sa.select(P.c.seq)
+        .where(version_filter(model_name, model_version))
+        .order_by(P.c.seq)
+        .offset(first)
+        .limit(count)
+    )
+    return [int(v) for v in conn.execute(stmt).scalars()]
+
+
+def resolve_blocks(conn: sa.Connection, blocks: list[Window]) -> list[Window]:
+    """Drift row blocks (consecutive or not) with their first and last `seq`; one read for all of them."""
+    if not blocks or blocks[0].kind != "drift":
+        return blocks
+    lo = min(b.offset or 0 for b in blocks)
+    hi = max((b.offset or 0) + (b.limit or 0) for b in blocks)
+    head = blocks[0]
+    seqs = seq_positions(conn, head.model_name, head.model_version, lo, hi - lo)
+    out = []
+    for b in blocks:
+        first, last = (b.offset or 0) - lo, (b.offset or 0) - lo + (b.limit or 0) - 1
+        if last >= len(seqs):
+            raise LookupError(f"window {b.key} is not complete: {len(seqs) + lo} rows visible")
+        out.append(replace(b, first_seq=seqs[first], last_seq=seqs[last]))
+    return out
 
 
 def row_block(kind: str, model_name: str, model_version: str, size: int, index: int) -> Window:
@@ -125,29 +183,6 @@ def time_bucket(kind: str, model_name: str, model_version: str, seconds: float, 
     )
 
 
-def due_windows(
-    conn: sa.Connection,
-    *,
-    kind: str,
-    model_name: str,
-    model_version: str,
-    mode: str,
-    rows: int,
-    seconds: float,
-    catchup: int,
-    now: datetime,
-) -> list[Window]:
-    """The newest `catchup` complete windows, oldest first (the caller skips those already checked)."""
-    if mode == "rows":
-        complete = count_rows(conn, kind, model_name, model_version) // rows
-        first = max(0, complete - catchup)
-        return [row_block(kind, model_name, model_version, rows, i) for i in range(first, complete)]
-    last = math.floor((now.timestamp() - SETTLE_SECONDS) / seconds) - 1
-    return [
-        time_bucket(kind, model_name, model_version, seconds, i) for i in range(last - catchup + 1, last + 1)
-    ]
-
-
 def manual_window(
     conn: sa.Connection,
     *,
@@ -171,11 +206,12 @@ def manual_window(
             make_key(kind, model_name, model_version, "range", lo.isoformat(), hi.isoformat()),
             start=lo,
             end=hi,
+            seq_horizon=max_seq(conn, model_name, model_version) if kind == "drift" else None,
         )
     n = last_n or default_rows
     total = count_rows(conn, kind, model_name, model_version)
     offset = max(0, total - n)
-    return Window(
+    window = Window(
         kind,
         model_name,
         model_version,
@@ -184,6 +220,7 @@ def manual_window(
         offset=offset,
         limit=total - offset,
     )
+    return resolve_blocks(conn, [window])[0] if total > offset else window
 
 
 def select_window(window: Window, columns: list[sa.ColumnElement[Any]]) -> sa.Select[Any]:
@@ -191,13 +228,10 @@ def select_window(window: Window, columns: list[sa.ColumnElement[Any]]) -> sa.Se
     stmt = (
         sa.select(*columns)
         .select_from(base_from(window.kind))
-        .where(version_filter(window.model_name, window.model_version))
+        .where(window_filter(window))
         .order_by(*order_by(window.kind))
     )
-    if window.start is not None and window.end is not None:
-        col = time_column(window.kind)
-        stmt = stmt.where(col >= window.start, col < window.end)
-    if window.limit is not None:
+    if window.limit is not None and window.first_seq is None:
         stmt = stmt.limit(window.limit).offset(window.offset or 0)
     return stmt
 
@@ -222,6 +256,10 @@ def bounds(conn: sa.Connection, window: Window) -> tuple[datetime | None, dateti
     if window.start is not None and window.end is not None:
         return window.start, window.end
     col = time_column(window.kind)
+    if window.first_seq is not None:
+        edges = sa.select(sa.func.min(col), sa.func.max(col)).where(window_filter(window))
+        lo, hi = conn.execute(edges).one()
+        return lo, hi
     base = (
         sa.select(col)
         .select_from(base_from(window.kind))

@@ -11,16 +11,36 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.codec import dumps
+from service.db.leases import advisory_key
 from service.db.tables import Feedback, Prediction, utcnow
 
 _PREDICTIONS = Prediction.__table__  # type: ignore[attr-defined]
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
 
+# PostgreSQL: one transaction-level advisory lock orders every prediction insert (see insert_predictions)
+SEQUENCE_LOCK = advisory_key("predictions.seq")
+_SEQ = _PREDICTIONS.c.seq
+
+
 def insert_predictions(conn: sa.Connection, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert prediction rows (Core: the hot path skips the ORM's unit of work)."""
-    if rows:
+    """Insert prediction rows (Core: the hot path skips the ORM's unit of work), numbering them in `seq`
+    so that every reader sees a prefix of the sequence: rows are never committed below a visible one.
+
+    PostgreSQL numbers rows at insert, not at commit, so two overlapping transactions could commit out of
+    order; the transaction takes `SEQUENCE_LOCK` first and keeps it until its commit (released after the
+    commit is visible), which makes commit order the sequence order. SQLite has one writer at a time: the
+    next number is read in the INSERT itself, under the write lock. Every prediction insert goes through
+    here (an insert elsewhere would break the order).
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQUENCE_LOCK})
         conn.execute(sa.insert(_PREDICTIONS), list(rows))
+        return
+    following = sa.select(sa.func.coalesce(sa.func.max(_SEQ), 0) + 1).scalar_subquery()
+    conn.execute(sa.insert(_PREDICTIONS).values(seq=following), list(rows))
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,38 @@ def test_two_schedulers_over_one_postgres_store_each_run_once(
     setup.dispose()
 
 
+def test_two_schedulers_on_sqlite_keep_a_lease_shorter_than_a_run(sqlite_url: str) -> None:
+    s = settings(sqlite_url, lease_seconds=0.3)
+    calls: list[int] = []
+    active = [0]
+    lock = threading.Lock()
+
+    def count_call(_s: object, _e: object) -> None:
+        with lock:
+            active[0] += 1
+            calls.append(active[0])
+        time.sleep(1.0)  # three lease lifetimes: only renewal keeps the other scheduler out
+        with lock:
+            active[0] -= 1
+
+    schedulers = []
+    for _ in range(2):  # two "processes": own engine, own scheduler, own holder id
+        engine = make_engine(sqlite_url)
+        schedulers.append(
+            (sched.build_scheduler(s, engine, [sched.JobSpec("probe", count_call, 0.1)]), engine)
+        )
+    for scheduler, _ in schedulers:
+        scheduler.start()
+    try:
+        time.sleep(3.5)
+    finally:
+        for scheduler, engine in schedulers:
+            scheduler.shutdown(wait=True)
+            engine.dispose()
+    assert len(calls) >= 3
+    assert max(calls) == 1, f"two schedulers ran the probe at once: {calls}"
+
+
 def test_job_skips_when_another_holds_its_lease(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     s = settings(sqlite_url)
@@ -97,7 +129,9 @@ def test_background_jobs_are_one_list_and_every_scheduler_runs_them(sqlite_url: 
     s = settings(sqlite_url)
     monitor = Monitor(s, engine)
     without_registry = {spec.name for spec in sched.background_jobs(s, monitor, None)}
-    assert without_registry == {"drift-check", "performance-check", "webhook-dispatcher", "retrain-trigger"}
+    assert without_registry == {
+        "drift-check", "performance-check", "webhook-dispatcher", "retrain-trigger", "retention"
+    }  # fmt: skip
     jobs = sched.background_jobs(s, monitor, object())  # type: ignore[arg-type]  # never called here
     assert {spec.name for spec in jobs} == without_registry | {"retrain-worker"}
     scheduler = sched.build_scheduler(s, engine, jobs)

@@ -15,8 +15,9 @@ from detectors.check import CheckOptions, run_check
 from detectors.profile import ReferenceProfile
 from retrain.synthetic import FEATURES, TIMESTAMP, DriftPlan, generate
 from service.db.engine import make_engine
-from service.db.tables import DriftRun, Episode, FeatureResult, Prediction
+from service.db.tables import DriftRun, Episode, FeatureResult
 from service.monitor.references import store_reference
+from service.serving import store
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -76,21 +77,20 @@ def seed(
 
 def _log(session: Session, window: pd.DataFrame, name: str, version: str, start: datetime) -> datetime:
     records = window.astype(object).to_dict(orient="records")
-    created = start
-    for j, record in enumerate(records):
-        created = start + timedelta(milliseconds=100 * j)
-        session.add(
-            Prediction(
-                id=str(uuid.uuid4()),
-                created_at=created,
-                model_name=name,
-                model_version=version,
-                features=orjson.dumps(record).decode(),
-                output="0",
-            )
-        )
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "created_at": start + timedelta(milliseconds=100 * j),
+            "model_name": name,
+            "model_version": version,
+            "features": orjson.dumps(record).decode(),
+            "output": "0",
+        }
+        for j, record in enumerate(records)
+    ]
+    store.insert_predictions(session.connection(), rows=rows)  # the one insert path: it numbers `seq`
     session.commit()
-    return created
+    return rows[-1]["created_at"] if rows else start
 
 
 def _run(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import orjson
@@ -111,9 +112,12 @@ def test_time_windows_are_fixed_buckets(
     s = settings(database_url, model, window_kind="time", window_seconds=3600.0, breach_m=2)
     monitor = Monitor(s, engine, champion_version=lambda _: "1")
     runs = monitor.run_due("drift")
-    # the two newest complete hours (long after the traffic): nothing in them
-    assert [r.status for r in runs] == ["insufficient_data", "insufficient_data"]
+    # every hour from the first row's on, oldest first, `window_checks_per_tick` (20) of them per tick
+    assert (runs[0].status, runs[0].n_rows) == ("no_drift", 300)
+    assert [r.status for r in runs[1:]] == ["insufficient_data"] * 19
     assert all((r.window_end - r.window_start).total_seconds() == 3600 for r in runs)
+    assert all((b.window_start - a.window_start).total_seconds() == 3600 for a, b in itertools.pairwise(runs))
+    assert monitor.run_due("drift")[0].window_start == runs[-1].window_end  # the next tick goes on
     hour = monitor.check_now(
         "drift", ManualWindow(start=runs[0].window_start.replace(year=2026, month=1, day=1, hour=0))
     )

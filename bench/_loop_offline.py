@@ -18,6 +18,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, mean_squared_error
 
 from bench.concept_streams import FEATURES, SEQ, TARGET, ConceptStream
+from detectors.baseline_pool import pool_baselines
 from detectors.performance_evidence import Baseline, baseline_from_rows, window_evidence
 from retrain.evaluate import evaluate, split_by_time
 from retrain.post_change import post_change_split
@@ -38,6 +39,7 @@ class LoopDefaults:
     daily_budget: int = 6
     alpha_breach: float = 0.01
     alpha_gate: float = 0.05
+    pool_clean_windows: bool = True
 
 
 @dataclass
@@ -66,6 +68,7 @@ class _State:
     checks: list[tuple[int, bool]] = field(default_factory=list)  # (window, breached) of this champion
     episode_change: int | None = None  # first breaching window of the open episode
     retry: bool = False
+    pending: list[tuple[int, Baseline]] = field(default_factory=list)  # checked windows not yet pooled
 
 
 def run_offline(stream: ConceptStream, policy: str, defaults: LoopDefaults | None = None) -> OfflineRun:
@@ -122,7 +125,9 @@ def _driftloop(
 ) -> Any:  # fmt: skip
     rows = s.window(frame, j)
     if run.models[j] == model_id:  # checks are per version: a window served by the old champion is not its
-        ev = window_evidence(s.metric, rows[TARGET].to_numpy(), served[j], state.baseline, alpha=d.alpha_breach)
+        ev = window_evidence(
+            s.metric, rows[TARGET].to_numpy(), served[j], state.baseline, alpha=d.alpha_breach
+        )
         state.checks.append((j, ev.is_breach))
         recent = state.checks[-d.breach_m :]
         opens = ev.is_decisive or sum(b for _, b in recent) >= d.breach_k
@@ -133,12 +138,18 @@ def _driftloop(
         elif state.episode_change is not None and not ev.is_breach and sum(b for _, b in recent) < d.breach_k:
             run.log.append(f"window {j}: episode closes")
             state.episode_change, state.retry = None, False
+        _pool(s, rows, served[j], j, state, d)
     if state.episode_change is None or not state.retry or run.retrains >= d.daily_budget:
         return None
     labeled = frame.iloc[max(0, (j + 1) * s.window_rows - d.retrain_window_rows) : (j + 1) * s.window_rows]
     change_at = state.episode_change * s.window_rows
-    data = post_change_split(labeled, time_column=SEQ, change_at=change_at, holdout_fraction=d.holdout_fraction,
-                             min_rows=d.min_rows)  # fmt: skip
+    data = post_change_split(
+        labeled,
+        time_column=SEQ,
+        change_at=change_at,
+        holdout_fraction=d.holdout_fraction,
+        min_rows=d.min_rows,
+    )
     challenger = train_challenger(champion, data.train[list(FEATURES)], data.train[TARGET])
     gate = evaluate(champion, challenger, data.holdout, features=FEATURES, target=TARGET, metric=s.metric,
                     alpha=d.alpha_gate)  # fmt: skip
@@ -149,8 +160,22 @@ def _driftloop(
         return None  # retried when the next window's labels add post-change rows
     run.promotions += 1
     state.baseline = _baseline(s, challenger, data.holdout)
-    state.checks, state.episode_change, state.retry = [], None, False
+    state.checks, state.episode_change, state.retry, state.pending = [], None, False, []
     return challenger
+
+
+def _pool(
+    s: ConceptStream, rows: pd.DataFrame, served: np.ndarray, j: int, state: _State, d: LoopDefaults
+) -> None:
+    """Pool windows older than M checks into the baseline while no episode is open (see baseline_pool)."""
+    if not d.pool_clean_windows:
+        return
+    if state.episode_change is not None:
+        state.pending.clear()  # windows around a change are never pooled
+        return
+    state.pending.append((j, baseline_from_rows(s.metric, rows[TARGET].to_numpy(), served)))
+    while state.pending and state.pending[0][0] <= j - d.breach_m:
+        state.baseline = pool_baselines(state.baseline, state.pending.pop(0)[1])
 
 
 def _fit(s: ConceptStream, champion: Any, rows: pd.DataFrame) -> Any:

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import log_loss, roc_auc_score
 
+from detectors.baseline_pool import pool_baselines
 from detectors.performance_evidence import Baseline, baseline_from_rows, window_evidence
 from detectors.performance_losses import auc_delong, per_row_losses
 
@@ -138,3 +139,36 @@ def test_bad_inputs_name_the_valid_values() -> None:
         per_row_losses("r2", [1.0], [1.0])
     b = Baseline("rmse", 1.0, 10, loss_mean=1.0, loss_sd=0.5)
     assert Baseline.from_dict({**b.to_dict(), "extra": 1}) == b
+
+
+def test_pooled_baseline_is_the_baseline_of_the_union() -> None:
+    rng = np.random.default_rng(12)
+    for metric in ("rmse", "mae"):
+        a, b = _regression_window(rng, 300, 1.0), _regression_window(rng, 700, 1.3)
+        pooled = pool_baselines(baseline_from_rows(metric, *a), baseline_from_rows(metric, *b))
+        union = baseline_from_rows(metric, np.r_[a[0], b[0]], np.r_[a[1], b[1]])
+        assert pooled.n == union.n == 1000
+        assert pooled.value == pytest.approx(union.value) and pooled.loss_sd == pytest.approx(union.loss_sd)
+    auc = Baseline("roc_auc", 0.8, 100, n_positive=40)
+    assert pool_baselines(auc, Baseline("roc_auc", 0.7, 100, n_positive=50)) is auc
+    with pytest.raises(ValueError, match="cannot pool"):
+        pool_baselines(auc, Baseline("accuracy", 0.7, 100))
+
+
+def test_pooling_clean_windows_keeps_the_test_calibrated_and_sharpens_it() -> None:
+    rng = np.random.default_rng(13)
+    false_alarms, checks, hits_pooled, hits_holdout = 0, 0, 0, 0
+    for _ in range(40):  # 40 models, each with a 900-row holdout and 10 clean windows pooled one by one
+        holdout = _accuracy_baseline(rng, 900, 0.83)
+        pooled = holdout
+        for _ in range(10):
+            window = _labels(rng, 1000, 0.83)
+            ev = window_evidence("accuracy", *window, pooled, alpha=0.05, min_effect=0.0)
+            false_alarms += ev.is_breach
+            checks += 1
+            pooled = pool_baselines(pooled, baseline_from_rows("accuracy", *window))
+        drifted = _labels(rng, 1000, 0.795)  # 3.5 points worse
+        hits_pooled += window_evidence("accuracy", *drifted, pooled).is_breach
+        hits_holdout += window_evidence("accuracy", *drifted, holdout).is_breach
+    assert false_alarms <= 0.05 * checks + 3 * np.sqrt(checks * 0.05 * 0.95)
+    assert hits_pooled >= hits_holdout + 5  # power from the larger baseline

@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score, mean_squared_error
 from bench.concept_streams import FEATURES, SEQ, TARGET, ConceptStream
 from detectors.baseline_pool import pool_baselines
 from detectors.performance_evidence import Baseline, baseline_from_rows, window_evidence
-from retrain.evaluate import evaluate, split_by_time
+from retrain.evaluate import evaluate
 from retrain.post_change import post_change_split
 from retrain.train import train_challenger
 
@@ -76,9 +76,8 @@ def run_offline(stream: ConceptStream, policy: str, defaults: LoopDefaults | Non
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
     d = defaults or LoopDefaults()
-    frame, initial = stream.frame(), stream.initial()
-    train, holdout = split_by_time(initial, time_column=SEQ, holdout_fraction=stream.holdout_fraction)
-    champion = stream.user_model().fit(train[list(FEATURES)], train[TARGET])
+    frame = stream.frame()
+    champion, _, holdout = stream.fit_user_model()
     state = _State(_baseline(stream, champion, holdout))
     run = OfflineRun(policy, trained_after={0: -1})
     served: list[np.ndarray] = []

@@ -91,6 +91,24 @@ class ConceptStream:
             return GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0)
         return DecisionTreeClassifier(max_depth=6, min_samples_leaf=20, random_state=0)
 
+    def fit_user_model(self) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+        """The user's model fitted on the oldest rows of :meth:`initial`, with (train, holdout) frames: what
+        a live replay registers as the champion (training data = its reference, target ``TARGET``)."""
+        rows = self.initial()
+        cut = len(rows) - round(len(rows) * self.holdout_fraction)
+        train, holdout = rows.iloc[:cut], rows.iloc[cut:]
+        return self.user_model().fit(train[list(FEATURES)], train[TARGET]), train, holdout
+
+    def records(self, frame: pd.DataFrame, index: int) -> tuple[list[dict[str, object]], list[Any]]:
+        """Feature records (for ``/v1/predict``) and true labels of window ``index``, like
+        ``bench._loop_stream.window_rows``."""
+        chunk = self.window(frame, index)
+        records: list[dict[str, object]] = [
+            {str(k): float(v) for k, v in r.items()} for r in chunk[list(FEATURES)].to_dict("records")
+        ]
+        cast = float if self.task == "regression" else int
+        return records, [cast(y) for y in chunk[TARGET]]
+
     def describe(self) -> str:
         drift = f"concept drifts at windows {', '.join(map(str, self.drifts))}" if self.drifts else "no drift"
         return f"{self.name}: {self.windows} windows x {self.window_rows} rows (seed {self.seed}), {drift}"

@@ -43,3 +43,14 @@ def test_driftloop_never_retrains_on_the_null_stream() -> None:
     assert run.retrains == 0 and set(run.models) == {0}
     with pytest.raises(ValueError, match="valid: never, every, oracle, driftloop"):
         run_offline(ConceptStream("null", windows=3), "sometimes")
+
+
+def test_records_for_the_live_replay() -> None:
+    stream = ConceptStream("regression", windows=4, drifts=(2, 3))
+    model, train, holdout = stream.fit_user_model()
+    assert (len(train), len(holdout)) == (4000, 1000) and train["seq"].max() < holdout["seq"].min()
+    records, truth = stream.records(stream.frame(), 1)
+    assert len(records) == len(truth) == 1000 and set(records[0]) == set(FEATURES)
+    assert isinstance(truth[0], float) and model.predict(
+        stream.window(stream.frame(), 1)[list(FEATURES)]
+    ).shape == (1000,)

@@ -88,6 +88,7 @@ def family(
             unseen_categories=q.unseen_categories,
             quality_issues=q.issues,
             role=role,
+            missing_threshold=options.missing_alpha,
         )
         missing = _missing(fp, s, options)
         if missing is not None:
@@ -95,7 +96,6 @@ def family(
                 missing_is_drift=missing.is_drift,
                 missing_p_val=missing.p_val,
                 missing_effect_size=missing.effect_size,
-                missing_threshold=options.missing_alpha,
             )
         if m is None:
             method = options.methods.get(fp.name, "none")

@@ -175,15 +175,13 @@ def beat(session: Session, job_id: int) -> bool:
     return bool(renewed)
 
 
-def stale_jobs(session: Session, *, cutoff: datetime) -> list[RetrainJob]:
-    """In-flight jobs whose heartbeat (or start, before the first beat) is older than `cutoff`."""
-    return list(
-        session.exec(
-            select(RetrainJob)
-            .where(col(RetrainJob.status).in_(IN_FLIGHT), _last_sign() < cutoff)
-            .order_by(col(RetrainJob.id))
-        ).all()
-    )
+def stale_jobs(session: Session, *, cutoff: datetime, model_name: str | None = None) -> list[RetrainJob]:
+    """In-flight jobs (of one model, or all) whose heartbeat (or start, before the first beat) is older
+    than `cutoff`."""
+    query = select(RetrainJob).where(col(RetrainJob.status).in_(IN_FLIGHT), _last_sign() < cutoff)
+    if model_name is not None:
+        query = query.where(RetrainJob.model_name == model_name)
+    return list(session.exec(query.order_by(col(RetrainJob.id))).all())
 
 
 def _last_sign() -> Any:

@@ -36,14 +36,16 @@ def reconcile(
     settings: Settings,
     registry: Registry | None = None,
     older_than_seconds: float | None = None,
+    model_name: str | None = None,
 ) -> int:
-    """End every in-flight job whose heartbeat is older than `older_than_seconds` (default: the
-    `retrain_stale_minutes` setting); returns how many were ended. Without a registry, `promoting`
-    jobs are left for a process that has one and orphans are not looked for."""
+    """End every in-flight job (of `model_name`, default every model's) whose heartbeat is older than
+    `older_than_seconds` (default: the `retrain_stale_minutes` setting); returns how many were ended.
+    Without a registry, `promoting` jobs are left for a process that has one and orphans are not
+    looked for."""
     limit = stale_seconds(settings) if older_than_seconds is None else older_than_seconds
     cutoff = utcnow() - timedelta(seconds=limit)
     with Session(engine, expire_on_commit=False) as session:
-        stale = queue.stale_jobs(session, cutoff=cutoff)
+        stale = queue.stale_jobs(session, cutoff=cutoff, model_name=model_name)
     ended = 0
     for job in stale:
         try:

@@ -167,8 +167,10 @@ def fail_stale(
     settings: Settings,
     registry: Registry | None = None,
     older_than_seconds: float | None = None,
+    model_name: str | None = None,
 ) -> int:
     """Recovery of jobs whose worker died (no heartbeat for `retrain_stale_minutes`): see `recovery.py`."""
     return recovery.reconcile(
-        engine, settings=settings, registry=registry, older_than_seconds=older_than_seconds
-    )
+        engine, settings=settings, registry=registry, older_than_seconds=older_than_seconds,
+        model_name=model_name,
+    )  # fmt: skip

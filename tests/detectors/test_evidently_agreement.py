@@ -4,12 +4,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from detectors.check import CheckOptions, run_check
 from detectors.profile import ReferenceProfile
-
-evidently = pytest.importorskip("evidently")
 
 # (reference rows, current rows): <= 1000 reference rows -> KS / chi2 / Z; larger -> Wasserstein / JS;
 # above 5000 the reference is binned rather than kept whole

@@ -51,12 +51,17 @@ def test_numeric_profile_contents() -> None:
     assert p.features["city"].n_missing == pytest.approx(1000, abs=100)
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def test_json_round_trip_is_lossless() -> None:
     p = ReferenceProfile.fit(
         frame(), prediction_columns=["pred"], target="y", reference_performance={"f1": 0.5}
     )
     text = p.to_json()
-    json.loads(text)  # strict JSON: no NaN
+    json.loads(text, parse_constant=_not_json)  # strict JSON: json.loads alone accepts NaN / Infinity
+    assert any(v is None for v in json.loads(text)["sample"]["age"])  # the missing ages, as null
     q = ReferenceProfile.from_json(text)
     assert q.to_dict() == p.to_dict()
     assert np.array_equal(q.features["age"].edges, p.features["age"].edges)

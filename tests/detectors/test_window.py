@@ -1,20 +1,22 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from detectors.profile import FeatureProfile
 from detectors.window import aligned_counts, summarize, summarize_categorical, summarize_numeric
 
 
 def test_numeric_summary_counts_tails_and_values() -> None:
-    rng = np.random.default_rng(0)
-    fp = FeatureProfile.fit_numeric("x", rng.normal(size=1000), 100)
-    cur = np.concatenate((rng.normal(size=500), [np.nan, -10.0, 10.0]))
+    fp = FeatureProfile.fit_numeric("x", np.linspace(-3, 3, 1001), 100)  # reference range [-3, 3]
+    assert (fp.edges[0], fp.edges[-1]) == (-3.0, 3.0)
+    inside = np.linspace(-2.9, 2.9, 500)
+    cur = np.concatenate((inside, [np.nan, -10.0, -4.0, 10.0]))
     s = summarize_numeric(fp, cur, keep_values_up_to=1000)
-    assert (s.n, s.n_missing) == (502, 1)
-    assert s.counts.sum() == 502
-    assert s.out_of_range >= 2
-    assert s.low_tail >= -10.0 * -1 - abs(fp.edges[0]) - 1e-9 or s.low_tail > 0
-    assert s.values is not None and s.values.size == 502
+    assert (s.n, s.n_missing) == (503, 1)
+    assert s.counts.sum() == 503
+    assert (s.counts[0], s.counts[-1], s.out_of_range) == (2, 1, 3)  # below -3: -10, -4; above 3: 10
+    assert s.low_tail == pytest.approx(7.0 + 1.0) and s.high_tail == pytest.approx(7.0)  # distances past
+    assert s.values is not None and s.values.size == 503
     assert summarize_numeric(fp, cur).values is None  # large windows keep counts only
 
 

@@ -30,7 +30,7 @@ from bench._procs import Servers, free_port
 from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
 from service.cli.demo import FAST_LOOP_ENV, WINDOW
 from service.db.engine import make_engine
-from tests.conftest import _create_pg_database, _drop_pg_database, _pg_available, pg_url
+from tests.conftest import _create_pg_database, _drop_pg_database, pg_url
 from tests.support.alerts_receiver import Receiver
 
 BIN = Path(sys.executable).parent
@@ -105,9 +105,8 @@ class Topology:
 
 
 @pytest.fixture
-def topology(tmp_path: Path, mlflow_server: str) -> Iterator[Topology]:
-    if not _pg_available():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+def topology(tmp_path: Path, mlflow_server: str, pg_database: str) -> Iterator[Topology]:
+    # pg_database holds the one policy: skip when PostgreSQL is unreachable, fail if DRIFTLOOP_REQUIRE_PG
     name = _create_pg_database()  # fresh, never assumed empty: created here, dropped at teardown
     url = pg_url(name).replace("postgresql://", "postgresql+psycopg://", 1)
     env = {

@@ -167,9 +167,15 @@ def test_registry_down_keeps_serving_loaded_model(
 ) -> None:
     record = sample_records(1)[0]
     with make_client(sqlite_url) as client:
+        holder = client.app.state.runtime.holder  # type: ignore[attr-defined]
+        assert holder.last_error is None
         fake_registry.down = True
         import time
 
-        time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while holder.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # the poller saw the outage (and reports it) while the loaded champion keeps serving
+        assert holder.last_error is not None and "registry unreachable" in holder.last_error
         r = client.post("/v1/predict", json={"features": record})
         assert r.status_code == 200 and r.json()["model_version"] == "1"

@@ -30,23 +30,25 @@ def test_one_holder_at_a_time_and_release(database_url: str) -> None:
 def test_concurrent_takers_get_it_once(database_url: str) -> None:
     name = f"test:{uuid.uuid4().hex}"
     engines = [make_engine(database_url) for _ in range(4)]
-    barrier = threading.Barrier(4)
+    start = threading.Barrier(4)
+    decided = threading.Barrier(5)  # the four takers, each holding its answer, and this thread
     release = threading.Event()
     won: list[str] = []
 
     def take(i: int) -> None:
-        barrier.wait()
+        start.wait()
         with hold_lease(engines[i], name, f"h{i}", 30) as got:
             if got:
                 won.append(f"h{i}")
-                release.wait(5)
+            decided.wait(10)  # nobody leaves (nor releases) before every taker has its answer
+            if got:
+                release.wait(10)
 
     threads = [threading.Thread(target=take, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    # the losers return at once; then let the winner go
-    for t in threads:
-        t.join(timeout=0.5)
+    decided.wait(10)
+    assert len(won) == 1, f"taken by {won} at once"
     release.set()
     for t in threads:
         t.join()

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from service.alerts.signing import signed_headers
 from service.alerts.slack import slack_text
-from service.alerts.targets import Policy, TargetRefused, parse_url, resolve_checked
+from service.alerts.targets import Policy, TargetRefused, own_endpoints, parse_url, resolve_checked
 from service.config import Settings
 from service.db.tables import Delivery, DeliveryAttempt, Event, Webhook, utcnow
 
@@ -59,7 +59,8 @@ class Outcome:
 
 
 def policy_of(settings: Settings) -> Policy:
-    return Policy(tuple(settings.webhook_allowed_hosts), settings.webhook_allow_private)
+    own = own_endpoints(settings.public_url, settings.host, settings.port)
+    return Policy(tuple(settings.webhook_allowed_hosts), settings.webhook_allow_private, own)
 
 
 def lease_seconds(settings: Settings) -> float:

@@ -8,6 +8,7 @@ in between (rebinding) cannot redirect it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -58,6 +59,21 @@ class TargetRefused(ValueError):
 class Policy:
     allowed_hosts: tuple[str, ...] = ()
     allow_private: bool = True
+    # (host, port) where this service itself answers (its public URL, its listening address): a webhook
+    # there would let an event call the API that raised it, e.g. rollback on `model.rolled_back`, forever.
+    own: tuple[tuple[str, int], ...] = ()
+
+
+def own_endpoints(public_url: str, host: str, port: int) -> tuple[tuple[str, int], ...]:
+    """(host, port) of the service's public URL and of its listening address."""
+    own = [(host, port)]
+    try:
+        parts = urlsplit(public_url)
+        if parts.hostname:
+            own.append((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)))
+    except ValueError:
+        pass
+    return tuple(own)
 
 
 def parse_url(url: str) -> SplitResult:
@@ -88,20 +104,120 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
-def _normalize(addr: IPAddress) -> IPAddress:
-    if isinstance(addr, ipaddress.IPv6Address):
-        mapped = addr.ipv4_mapped or addr.sixtofour
-        if mapped is not None:
-            return mapped
-    return addr
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use translation prefix
+_EMBEDDING_96 = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "::ffff:0:0/96",  # IPv4-mapped (RFC 4291)
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT, RFC 2765)
+        "64:ff9b::/96",  # NAT64 well-known prefix (RFC 6052)
+        "::/96",  # IPv4-compatible (deprecated, RFC 4291), e.g. ::169.254.169.254
+    )
+)
+
+
+def _low32(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+
+
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address `addr` may carry, by any standard embedding (each one is checked).
+
+    IPv4-mapped, IPv4-translated, IPv4-compatible and NAT64 (RFC 6052: the last 32 bits for /96, bits
+    48..88 around the u-octet for the /48 local-use prefix), 6to4 (2002::/16), Teredo (2001::/32: server
+    and the de-obfuscated client) and ISATAP interface ids (::0:5efe:a.b.c.d, ::200:5efe:a.b.c.d).
+    """
+    found: list[ipaddress.IPv4Address] = []
+    value = int(addr)
+    if addr in ipaddress.ip_network("::/127"):
+        return found  # :: and ::1 are IPv6 themselves (checked as such)
+    if any(addr in net for net in _EMBEDDING_96):
+        found.append(_low32(addr))
+    if addr in _NAT64_LOCAL:  # the operator picks the prefix length inside it: try /48 and /96
+        layouts = {
+            ipaddress.IPv4Address(((value >> 64) & 0xFFFF) << 16 | (value >> 40) & 0xFFFF),
+            _low32(addr),
+        }
+        found.extend(sorted(a for a in layouts if int(a)) or layouts)
+    if addr.sixtofour is not None:
+        found.append(addr.sixtofour)
+    if addr.teredo is not None:
+        found.extend(addr.teredo)
+    if (value >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP, u/l bit either way
+        found.append(_low32(addr))
+    return found
+
+
+def _check_one(addr: IPAddress, policy: Policy, shown: str) -> None:
+    if any(addr in net for net in _ALWAYS_FORBIDDEN):
+        raise TargetRefused(f"address {shown} is link-local, metadata or not a host address")
+    if not policy.allow_private and any(addr in net for net in _PRIVATE):
+        raise TargetRefused(f"address {shown} is loopback/private (webhook_allow_private is false)")
 
 
 def check_address(addr: IPAddress, policy: Policy) -> None:
-    addr = _normalize(addr)
-    if any(addr in net for net in _ALWAYS_FORBIDDEN):
-        raise TargetRefused(f"address {addr} is link-local, metadata or not a host address")
-    if not policy.allow_private and any(addr in net for net in _PRIVATE):
-        raise TargetRefused(f"address {addr} is loopback/private (webhook_allow_private is false)")
+    _check_one(addr, policy, str(addr))
+    if isinstance(addr, ipaddress.IPv6Address):
+        for inner in embedded_ipv4(addr):
+            _check_one(inner, policy, f"{addr} (embeds {inner})")
+
+
+def _forms(addr: IPAddress) -> list[IPAddress]:
+    """`addr` and every IPv4 address it embeds: one host may be written many ways."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        return [addr, *embedded_ipv4(addr)]
+    return [addr]
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::")
+
+
+def check_not_self(host: str, port: int, addresses: list[IPAddress], policy: Policy) -> None:
+    """Refuse the service's own endpoints on their port: the same host name, or an address the service
+    listens on (for a wildcard or loopback listener: any loopback or unspecified address, and this
+    machine's own addresses)."""
+    host = host.lower().rstrip(".").strip("[]")
+    for own_host, own_port in policy.own:
+        own_host = own_host.lower().rstrip(".").strip("[]")
+        if port != own_port:
+            continue
+        if host == own_host:
+            raise TargetRefused(f"{host}:{port} is this service itself (a webhook would call its own API)")
+        local = _wildcard(own_host) or _is_loopback_name(own_host)
+        own = _local_addresses() if _wildcard(own_host) else _literal(own_host)
+        for addr in addresses:
+            forms = _forms(addr)
+            if any(f == o for f in forms for o in own) or (
+                local and any(f.is_loopback or f.is_unspecified for f in forms)
+            ):
+                raise TargetRefused(
+                    f"address {addr} port {port} is where this service listens "
+                    "(a webhook would call its own API)"
+                )
+
+
+def _is_loopback_name(host: str) -> bool:
+    return any(a.is_loopback for a in _literal(host))
+
+
+def _literal(host: str) -> list[IPAddress]:
+    if host == "localhost":
+        return [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        return []
+
+
+@functools.lru_cache(maxsize=1)
+def _local_addresses() -> list[IPAddress]:
+    """This machine's addresses as its own name resolves (best effort; loopback is covered separately)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 def check_host(host: str, policy: Policy) -> IPAddress | None:
@@ -125,6 +241,7 @@ async def resolve_checked(host: str, port: int, policy: Policy, *, timeout: floa
     Raises `TargetRefused` (permanent) or `OSError`/`TimeoutError` (DNS trouble, worth retrying).
     """
     literal = check_host(host, policy)
+    check_not_self(host, port, [literal] if literal is not None else [], policy)
     if literal is not None:
         return literal
     loop = asyncio.get_running_loop()
@@ -136,4 +253,5 @@ async def resolve_checked(host: str, port: int, policy: Policy, *, timeout: floa
         raise OSError(f"{host} resolved to no address")
     for addr in addresses:
         check_address(addr, policy)
+    check_not_self(host, port, addresses, policy)
     return addresses[0]

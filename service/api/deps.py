@@ -29,17 +29,25 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+_SCHEME = b"bearer "
+
+
+def _authorization(request: Request) -> bytes | None:
+    """The raw value of the one Authorization header; two or more are a 400 (RFC 9110 section 5.3: a
+    singleton field; which one a proxy or framework honours differs, so none is)."""
+    values = [v for k, v in request.scope["headers"] if k.lower() == b"authorization"]
+    if len(values) > 1:
+        raise HTTPException(400, "send exactly one Authorization header")
+    return values[0] if values else None
 
 
 def _check(request: Request, expected: str) -> None:
-    token = _bearer(request)
-    if token is None:
+    # The raw bytes, compared whole: no strip, no decoding, so "tok\u00a0", "tok\x85" or a tab or a
+    # second space after the scheme never equal the token. Only the scheme is case-insensitive (RFC 9110).
+    header = _authorization(request)
+    if header is None or header[: len(_SCHEME)].lower() != _SCHEME or len(header) == len(_SCHEME):
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(token.encode(), expected.encode()):
+    if not hmac.compare_digest(header[len(_SCHEME) :], expected.encode()):
         raise HTTPException(403, "invalid bearer token")
 
 

@@ -10,10 +10,42 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from service.serving.fleet import UnknownModel
 from service.serving.holder import ModelUnavailable, PredictionFailed
 from service.serving.log_writer import LogUnavailable
 from service.serving.records import RecordError
 from service.serving.scoring import BatchTooLarge
+
+_SENSITIVE = ("secret", "token", "password", "authorization")
+_REDACTED = "**redacted**"
+
+
+def _sensitive(key: Any) -> bool:
+    return isinstance(key, str) and any(word in key.lower() for word in _SENSITIVE)
+
+
+def _redact(value: Any) -> Any:
+    """`value` with every field named like a secret or token replaced, at any depth."""
+    if isinstance(value, dict):
+        return {k: _REDACTED if _sensitive(k) else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _scrub(errors: Any) -> Any:
+    """Validation errors without secrets: a bad `secret` or `token` is named, never echoed (`input`,
+    `ctx`), and an object that holds one is echoed with it redacted."""
+    clean = []
+    for error in errors:
+        item = dict(error)
+        if any(_sensitive(part) for part in item.get("loc", ())):
+            item.pop("input", None)
+            item.pop("ctx", None)
+        elif "input" in item:
+            item["input"] = _redact(item["input"])
+        clean.append(item)
+    return clean
 
 
 def _invalid(errors: Any) -> Response:
@@ -26,7 +58,7 @@ def _invalid(errors: Any) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> Response:
-        return _invalid(exc.errors())
+        return _invalid(_scrub(exc.errors()))
 
     @app.exception_handler(RecordError)
     async def _record(_: Request, exc: RecordError) -> Response:
@@ -39,6 +71,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PredictionFailed)
     async def _prediction(_: Request, exc: PredictionFailed) -> JSONResponse:
         return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "model_error"}]}, 422)
+
+    @app.exception_handler(UnknownModel)
+    async def _unknown_model(_: Request, exc: UnknownModel) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "models": list(exc.known)}, status_code=404)
 
     @app.exception_handler(ModelUnavailable)
     async def _model(_: Request, exc: ModelUnavailable) -> JSONResponse:

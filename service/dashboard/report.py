@@ -10,6 +10,7 @@ run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import os
@@ -22,11 +23,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from retrain.clean import MAX_ABS, usable_rows
 from service.dashboard import queries
 from service.db.tables import DriftRun
 from service.monitor.references import load_reference
 
 SAMPLE_ROWS = 5000
+DROPPED = "dropped_rows"  # frame.attrs key: rows left out as unusable
 
 
 class ReportUnavailable(Exception):
@@ -80,7 +83,7 @@ def report_frames(
             f"run {run.id} has no logged predictions left in its window "
             f"({run.window_start.isoformat()} .. {run.window_end.isoformat()})"
         )
-    current = pd.DataFrame.from_records([orjson.loads(r) for r in rows])
+    current, unreadable = _readable(rows)
     reference = stored.sample
     if len(reference) > max_rows:
         reference = reference.sample(n=max_rows, random_state=0)
@@ -97,12 +100,22 @@ def report_frames(
         raise ReportUnavailable(f"run {run.id}: the window and the reference share no non-empty feature")
     numeric = [c for c in columns if kinds[c] == "numeric"]
     categorical = [c for c in columns if kinds[c] != "numeric"]
-    return (
-        _typed(current, numeric, categorical),
-        _typed(reference, numeric, categorical),
-        numeric,
-        categorical,
-    )
+    current, dropped = usable_rows(_typed(current, numeric, categorical), numeric)
+    reference, dropped_reference = usable_rows(_typed(reference, numeric, categorical), numeric)
+    if current.empty:
+        raise ReportUnavailable(f"run {run.id}: no row of the window has usable numbers")
+    current.attrs[DROPPED] = dropped + unreadable
+    reference.attrs[DROPPED] = dropped_reference
+    return current.reset_index(drop=True), reference.reset_index(drop=True), numeric, categorical
+
+
+def _readable(rows: list[str]) -> tuple[pd.DataFrame, int]:
+    """The logged feature rows as a frame, and how many could not be read (a number beyond a double)."""
+    records = []
+    for row in rows:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            records.append(orjson.loads(row))
+    return pd.DataFrame.from_records(records), len(rows) - len(records)
 
 
 def _typed(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
@@ -137,9 +150,22 @@ def render_html(
     page: str = snapshot.get_html_str(as_iframe=False)
     if title:
         page = page.replace("</head>", f"<title>{html.escape(title)}</title>\n</head>", 1)
+    heading += _dropped_note(current, reference)
     if heading:
         page = page.replace("<body>", f"<body>\n{heading}", 1)
     return page
+
+
+def _dropped_note(current: pd.DataFrame, reference: pd.DataFrame) -> str:
+    """Says how many rows were left out as unusable (non-finite or beyond the bound), if any."""
+    window, ref = current.attrs.get(DROPPED, 0), reference.attrs.get(DROPPED, 0)
+    if not window and not ref:
+        return ""
+    return (
+        f'<p id="driftloop-dropped" data-window="{window}" data-reference="{ref}" '
+        f'style="font-family:sans-serif;padding:0 24px">Left out as unusable (a number non-finite or '
+        f"beyond &plusmn;{MAX_ABS:g}): {window} row(s) of the window, {ref} of the reference.</p>"
+    )
 
 
 def _title(run: queries.RunRef) -> str:

@@ -8,6 +8,12 @@ from typing import Any
 
 _NUMERIC = {"double", "float"}
 _INTEGER = {"long", "integer"}
+# What the column's dtype can hold: a value that does not fit would be inf / wrap / fail after conversion.
+_INT_RANGE = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+_FLOAT32_MAX = 3.4028234663852886e38
+# Default bound on |x|: float64 keeps integers exact to 2**53 ~ 9e15, and squares (scalers, variances) of
+# 1e15 summed over a billion rows stay far below the float64 maximum of 1.8e308 (docs/limits.md).
+MAX_ABS_DEFAULT = 1e15
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,59 @@ def _utf8(value: str) -> bool:
     return True
 
 
-def _check_value(column: Column, value: Any, loc: list[str | int]) -> tuple[Any, dict[str, Any] | None]:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _number(column: Column, value: Any, loc: list[str | int], max_abs: float) -> tuple[Any, Any]:
+    """The float of `value` as the column's dtype holds it, or the error (not finite, out of bounds)."""
+    try:
+        number = float(value)  # a JSON integer of 400 digits: OverflowError
+    except OverflowError:
+        number = math.inf
+    if column.type == "float" and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+        number = math.copysign(math.inf, number)  # what numpy's float32 makes of it
+    if not math.isfinite(number):
+        if column.required or not math.isnan(number):
+            return None, _error(
+                loc,
+                f"'{column.name}' must be finite as a {column.type}, got {_shown(value)}",
+                "finite_number",
+            )
+        return None, None
+    if abs(number) > max_abs:
+        return None, _bound(column, value, loc, max_abs)
+    return number, None
+
+
+def _bound(column: Column, value: Any, loc: list[str | int], max_abs: float) -> dict[str, Any]:
+    return _error(
+        loc,
+        f"'{column.name}' must be within -{max_abs:g}..{max_abs:g} (DRIFTLOOP_MAX_ABS_FEATURE), "
+        f"got {_shown(value)}",
+        "less_than_equal",
+    )
+
+
+def _integer(column: Column, value: Any, loc: list[str | int], max_abs: float) -> tuple[Any, Any]:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None, _error(loc, f"'{column.name}' must be an integer, got {_shown(value)}", "int_type")
+    low, high = _INT_RANGE[column.type]
+    if not low <= value <= high:
+        return None, _error(
+            loc, f"'{column.name}' must fit a {column.type} ({low}..{high}), got {_shown(value)}", "int_range"
+        )
+    if abs(value) > max_abs:
+        return None, _bound(column, value, loc, max_abs)
+    return value, None
+
+
+def _check_value(
+    column: Column, value: Any, loc: list[str | int], max_abs: float = MAX_ABS_DEFAULT
+) -> tuple[Any, dict[str, Any] | None]:
     if value is None:
         if column.required:
             return None, _error(loc, f"'{column.name}' is required and may not be null", "missing")
@@ -49,17 +107,9 @@ def _check_value(column: Column, value: Any, loc: list[str | int]) -> tuple[Any,
             return None, _error(
                 loc, f"'{column.name}' must be a number, got {type(value).__name__}", "float_type"
             )
-        if not math.isfinite(value):
-            if column.required:
-                return None, _error(loc, f"'{column.name}' must be finite, got {value}", "finite_number")
-            return None, None
-        return float(value), None
+        return _number(column, value, loc, max_abs)
     if kind in _INTEGER:
-        if isinstance(value, float) and value.is_integer():
-            return int(value), None
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None, _error(loc, f"'{column.name}' must be an integer, got {value!r}", "int_type")
-        return value, None
+        return _integer(column, value, loc, max_abs)
     if kind == "boolean":
         if not isinstance(value, bool):
             return None, _error(loc, f"'{column.name}' must be true or false, got {value!r}", "bool_type")
@@ -83,8 +133,13 @@ def validate_records(
     *,
     loc_prefix: tuple[str | int, ...] = ("body", "instances"),
     indexed: bool = True,
+    max_abs: float = MAX_ABS_DEFAULT,
 ) -> list[dict[str, Any]]:
-    """Coerce records to the schema or raise `RecordError` naming every bad field of every record."""
+    """Coerce records to the schema or raise `RecordError` naming every bad field of every record.
+
+    A clean record holds only values its column's dtype represents exactly enough to be scored, stored,
+    re-read and trained on: finite, inside the dtype's range and within `max_abs`.
+    """
     names = {c.name for c in columns}
     clean: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
@@ -102,7 +157,7 @@ def validate_records(
                 else:
                     row[column.name] = None
                 continue
-            value, err = _check_value(column, record[column.name], loc)
+            value, err = _check_value(column, record[column.name], loc, max_abs)
             if err:
                 errors.append(err)
             row[column.name] = value

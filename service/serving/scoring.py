@@ -14,7 +14,7 @@ from service.db.tables import utcnow
 from service.serving.batcher import MicroBatcher
 from service.serving.holder import ModelHolder
 from service.serving.log_writer import PredictionLogWriter
-from service.serving.records import validate_records
+from service.serving.records import MAX_ABS_DEFAULT, RecordError, validate_records
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,24 @@ class Scorer:
     batcher: MicroBatcher
     writer: PredictionLogWriter
     max_batch_rows: int
+    max_abs_feature: float = MAX_ABS_DEFAULT
 
 
 def check_batch_size(max_batch_rows: int, n_records: int) -> None:
     if n_records > max_batch_rows:
         raise BatchTooLarge(f"batch of {n_records} records exceeds DRIFTLOOP_MAX_BATCH_ROWS={max_batch_rows}")
+
+
+def _encoded(rows: list[dict[str, Any]], loc_prefix: tuple[str | int, ...], indexed: bool) -> list[str]:
+    encoded = []
+    for i, row in enumerate(rows):
+        try:
+            encoded.append(dumps(row))
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            loc = [*loc_prefix, i] if indexed else list(loc_prefix)
+            error = {"loc": loc, "msg": f"record cannot be logged: {exc}", "type": "value_error"}
+            raise RecordError([error]) from None
+    return encoded
 
 
 async def score(
@@ -78,7 +91,10 @@ async def score(
     check_batch_size(scorer.max_batch_rows, len(records))
     started = time.perf_counter()
     model = scorer.holder.current
-    rows = validate_records(records, model.columns, loc_prefix=loc_prefix, indexed=indexed)
+    rows = validate_records(
+        records, model.columns, loc_prefix=loc_prefix, indexed=indexed, max_abs=scorer.max_abs_feature
+    )
+    features = _encoded(rows, loc_prefix, indexed)  # before scoring: what cannot be logged is not scored
     out = await scorer.batcher.predict(rows)
     latency_ms = (time.perf_counter() - started) * 1000.0
     now = utcnow()
@@ -90,7 +106,7 @@ async def score(
             "created_at": now,
             "model_name": out.model.name,
             "model_version": out.model.version,
-            "features": dumps(rows[i]),
+            "features": features[i],
             "output": dumps(out.predictions[i]),
             "probabilities": dumps(probs[i]) if probs is not None else None,
             "latency_ms": latency_ms,
@@ -99,5 +115,5 @@ async def score(
         for i in range(len(rows))
     ]
     await scorer.writer.write(log_rows)
-    metrics.PREDICTIONS.labels(out.model.version).inc(len(rows))
+    metrics.PREDICTIONS.labels(out.model.name, out.model.version).inc(len(rows))
     return Scored(ids, out.model.version, out.predictions, probs)

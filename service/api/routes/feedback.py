@@ -20,6 +20,7 @@ from pydantic import (
 from service.api.deps import ClientDep, SessionDep
 from service.api.routes._responses import errors
 from service.serving import store as repository
+from service.serving.records import MAX_ABS_DEFAULT
 
 router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 403, 413, 422, 503))
 
@@ -33,10 +34,13 @@ def _storable(label: str) -> str:
     return label
 
 
+# Numeric labels: within the default feature bound (docs/limits.md), so a regression target squared in a
+# loss or metric stays finite and an integer label fits int64 (the JSON codec's range).
+MAX_ABS_LABEL = MAX_ABS_DEFAULT
 Label = (
     StrictBool
-    | StrictInt
-    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | Annotated[StrictInt, Field(ge=-int(MAX_ABS_LABEL), le=int(MAX_ABS_LABEL))]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False, ge=-MAX_ABS_LABEL, le=MAX_ABS_LABEL)]
     | Annotated[StrictStr, Field(max_length=200), AfterValidator(_storable)]
 )
 

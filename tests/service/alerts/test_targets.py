@@ -7,8 +7,15 @@ import ipaddress
 
 import pytest
 
-from service.alerts.dispatcher import backoff
-from service.alerts.targets import Policy, TargetRefused, check_host, parse_url, resolve_checked
+from service.alerts.dispatcher import backoff, policy_of
+from service.alerts.targets import (
+    Policy,
+    TargetRefused,
+    check_host,
+    own_endpoints,
+    parse_url,
+    resolve_checked,
+)
 from service.config import Settings
 
 OPEN = Policy()
@@ -81,3 +88,84 @@ def test_backoff_doubles_with_jitter_and_cap() -> None:
         delays = [backoff(settings, attempts) for _ in range(200)]
         assert all(full / 2 <= d <= full for d in delays)
         assert max(delays) - min(delays) > full / 10  # jittered, not fixed
+
+
+# --- IPv6 forms that embed an IPv4 address (issue 14, finding 5): each is checked as the IPv4 it carries ---
+
+EMBEDDED_METADATA = {
+    "IPv4-compatible": "::169.254.169.254",
+    "IPv4-mapped": "::ffff:a9fe:a9fe",
+    "IPv4-translated (SIIT)": "::ffff:0:a9fe:a9fe",
+    "NAT64 well-known": "64:ff9b::a9fe:a9fe",
+    "NAT64 local-use /48": "64:ff9b:1:a9fe:a9:fe00::",  # RFC 6052 /48: v4 around the u-octet
+    "NAT64 local-use /96": "64:ff9b:1::a9fe:a9fe",
+    "6to4": "2002:a9fe:a9fe::1",
+    "Teredo server": "2001:0:a9fe:a9fe::1",
+    "Teredo client": "2001:0:4136:e378:8000:63bf:5601:5601",  # client = ~0x56015601 = 169.254.169.254
+    "ISATAP": "2001:db8::5efe:a9fe:a9fe",
+}
+EMBEDDED_LOOPBACK = {
+    "IPv4-compatible": "::127.0.0.1",
+    "IPv4-mapped": "::ffff:127.0.0.1",
+    "NAT64 well-known": "64:ff9b::7f00:1",
+    "NAT64 local-use /96": "64:ff9b:1::7f00:1",
+    "6to4": "2002:7f00:1::1",
+    "Teredo client": "2001:0:4136:e378:8000:63bf:80ff:fffe",  # client = ~0x80fffffe = 127.0.0.1
+}
+
+
+@pytest.mark.parametrize("form", list(EMBEDDED_METADATA))
+def test_ipv6_embeddings_of_metadata_are_always_refused(form: str) -> None:
+    for policy in (OPEN, CLOSED):
+        with pytest.raises(TargetRefused, match="embeds 169.254.169.254"):
+            check_host(EMBEDDED_METADATA[form], policy)
+
+
+@pytest.mark.parametrize("form", list(EMBEDDED_LOOPBACK))
+def test_ipv6_embeddings_of_loopback_follow_the_private_setting(form: str) -> None:
+    with pytest.raises(TargetRefused, match=r"embeds 127\.0\.0\.1.*private"):
+        check_host(EMBEDDED_LOOPBACK[form], CLOSED)
+
+
+def test_embeddings_of_public_addresses_pass() -> None:
+    # DNS64 networks answer public receivers as 64:ff9b::<ipv4>: those must keep working
+    for host in ("64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8", "2606:4700::1111"):
+        assert check_host(host, CLOSED) == ipaddress.ip_address(host)
+
+
+# --- the service itself is never a target (finding 4) ---
+
+SELF = Policy(own=own_endpoints("https://driftloop.example.com", "127.0.0.1", 8000))
+WILDCARD = Policy(own=own_endpoints("http://127.0.0.1:8000", "0.0.0.0", 9000))
+
+
+@pytest.mark.parametrize(
+    ("policy", "url"),
+    [
+        (SELF, "http://127.0.0.1:8000/v1/models/rollback"),
+        (SELF, "http://localhost:8000/v1/models/rollback"),
+        (SELF, "http://[::1]:8000/x"),
+        (SELF, "http://[::ffff:127.0.0.1]:8000/x"),
+        (SELF, "http://[::127.0.0.1]:8000/x"),
+        (SELF, "http://[64:ff9b::7f00:1]:8000/x"),
+        (SELF, "https://driftloop.example.com/v1/models/rollback"),
+        (SELF, "https://DRIFTLOOP.example.com.:443/x"),
+        (WILDCARD, "http://127.0.0.2:9000/x"),
+        (WILDCARD, "http://127.0.0.1:8000/x"),  # the public URL
+    ],
+)
+def test_own_public_url_and_listening_address_are_refused(policy: Policy, url: str) -> None:
+    parts = parse_url(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with pytest.raises(TargetRefused, match="this service"):
+        asyncio.run(resolve_checked(parts.hostname or "", port, policy, timeout=2))
+
+
+def test_other_ports_of_the_same_host_pass() -> None:
+    address = asyncio.run(resolve_checked("127.0.0.1", 8001, SELF, timeout=2))
+    assert address == ipaddress.ip_address("127.0.0.1")
+
+
+def test_dispatcher_policy_knows_the_service_endpoints() -> None:
+    settings = Settings(public_url="https://dl.example.com", host="0.0.0.0", port=8123)
+    assert set(policy_of(settings).own) == {("dl.example.com", 443), ("0.0.0.0", 8123)}

@@ -94,3 +94,67 @@ def test_secrets_never_appear_in_responses_or_logs(
     assert len(seen) > 20 and caplog.records  # we did look at something
     for secret in (*SECRETS, WEBHOOK_SECRET[::-1]):
         assert secret not in text
+
+
+# --- exact token comparison (issue 14, finding 6) ---
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Bearer " + PREDICT_TOKEN.encode() + b"\xa0",  # NO-BREAK SPACE after the token
+        b"Bearer " + PREDICT_TOKEN.encode() + b"\x85",  # NEXT LINE (str.strip() removes it)
+        b"Bearer " + PREDICT_TOKEN.encode() + b"\t",
+        b"Bearer " + PREDICT_TOKEN.encode() + b" ",
+        b"Bearer  " + PREDICT_TOKEN.encode(),  # double space
+        b"Bearer\t" + PREDICT_TOKEN.encode(),
+        b"Bearer " + PREDICT_TOKEN.encode()[:-1],
+        b"Bearer " + PREDICT_TOKEN.encode() + b"x",
+    ],
+)
+def test_the_raw_header_must_equal_bearer_and_the_token(
+    make_client: Callable[..., Any], sqlite_url: str, header: bytes
+) -> None:
+    record = sample_records(1)[0]
+    with make_client(sqlite_url, predict_token=PREDICT_TOKEN) as client:
+        r = client.post("/v1/predict", json={"features": record}, headers=[(b"authorization", header)])
+        assert r.status_code in (401, 403), (header, r.status_code)
+        # the scheme is case-insensitive (RFC 9110 section 11.1); nothing else is
+        ok = client.post("/v1/predict", json={"features": record},
+                         headers=[(b"authorization", b"bearer " + PREDICT_TOKEN.encode())])  # fmt: skip
+        assert ok.status_code == 200, ok.text
+
+
+def test_two_authorization_headers_are_a_400(make_client: Callable[..., Any], sqlite_url: str) -> None:
+    record = sample_records(1)[0]
+    good = b"Bearer " + PREDICT_TOKEN.encode()
+    with make_client(sqlite_url, predict_token=PREDICT_TOKEN, admin_token=ADMIN_TOKEN) as client:
+        for path, body in (("/v1/predict", {"features": record}),
+                           ("/invocations", {"dataframe_records": [record]})):  # fmt: skip
+            for pair in ((good, b"Bearer nope"), (b"Bearer nope", good), (good, good)):
+                headers = [(b"authorization", pair[0]), (b"authorization", pair[1])]
+                r = client.post(path, json=body, headers=headers)
+                assert r.status_code == 400 and "exactly one Authorization" in r.text, r.text
+        admin = b"Bearer " + ADMIN_TOKEN.encode()
+        r = client.post("/v1/retrain", json={"reason": "x"},
+                        headers=[(b"authorization", admin), (b"authorization", admin)])  # fmt: skip
+        assert r.status_code == 400
+
+
+def test_a_secret_or_token_of_the_wrong_type_is_never_echoed(
+    make_client: Callable[..., Any], sqlite_url: str
+) -> None:
+    with make_client(sqlite_url, admin_token=ADMIN_TOKEN) as client:
+        admin = _bearer(ADMIN_TOKEN)
+        for body in (
+            {"url": "http://127.0.0.1:9/x", "event_types": ["*"], "secret": [WEBHOOK_SECRET]},
+            {"url": "http://127.0.0.1:9/x", "event_types": ["*"], "secret": {"v": WEBHOOK_SECRET}},
+            {"url": "http://127.0.0.1:9/x", "event_types": ["*"], "secret": 12345678901234567890},
+            {"url": "http://127.0.0.1:9/x", "event_types": ["*"], "token": WEBHOOK_SECRET},  # extra field
+        ):
+            r = client.post("/v1/webhooks", headers=admin, json=body)
+            assert r.status_code == 422, r.text
+            assert WEBHOOK_SECRET not in r.text and "12345678901234567890" not in r.text, r.text
+            assert any("secret" in e["loc"] or "token" in e["loc"] for e in r.json()["detail"])
+        r = client.post("/v1/webhooks", headers=admin, json=[{"secret": WEBHOOK_SECRET}])  # whole body echoed
+        assert r.status_code == 422 and WEBHOOK_SECRET not in r.text, r.text

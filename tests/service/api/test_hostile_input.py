@@ -239,3 +239,246 @@ def test_duplicate_keys_last_one_wins(make_client: Callable[..., Any], sqlite_ur
         # a duplicated top-level key that switches shape is still exactly one of features/instances
         _assert_4xx(client.post("/v1/predict", content=body[:-1] + ', "features": {}}', headers=JSON), 422)
     assert orjson.loads(logged(sqlite_url, [pid])[pid]["features"]) == {**record, "age": 99.5}
+
+
+# --- numbers the model's dtype cannot hold (issue 14, findings 1 and 2): a 422 naming the field ---
+
+HUGE_INT = "1" + "0" * 400  # a JSON integer: finite as text, infinite as a double
+
+
+@pytest.mark.parametrize(
+    ("feature", "literal", "kind"),
+    [
+        ("age", "1e308", "less_than_equal"),  # finite, but squares overflow in any scaler
+        ("age", "-1e16", "less_than_equal"),
+        ("age", HUGE_INT, "finite_number"),  # OverflowError in math.isfinite before
+        ("age", "-" + HUGE_INT, "finite_number"),
+        ("num_products", str(2**63), "int_range"),  # stored as given before
+        ("num_products", str(2**64), "int_range"),  # the row encoder's TypeError (a 500) before
+        ("num_products", str(-(2**63) - 1), "int_range"),
+        ("num_products", "1e300", "int_range"),
+        ("num_products", "1e19", "int_range"),
+        ("num_products", HUGE_INT, "int_range"),
+        ("num_products", str(10**16), "less_than_equal"),
+    ],
+)
+def test_numbers_outside_the_dtype_or_the_bound_are_refused(
+    make_client: Callable[..., Any], sqlite_url: str, feature: str, literal: str, kind: str
+) -> None:
+    record = _record()
+    marker = 987654.25
+    record[feature] = marker
+    with make_client(sqlite_url) as client:
+        body = json.dumps({"features": record}).replace(str(marker), literal)
+        r = client.post("/v1/predict", content=body, headers=JSON)
+        _assert_4xx(r, 422)
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["body", "features", feature] and error["type"] == kind, error
+        inv = json.dumps({"dataframe_split": {"columns": list(record), "data": [list(record.values())]}})
+        r = client.post("/invocations", content=inv.replace(str(marker), literal), headers=JSON)
+        _assert_4xx(r, 422)  # orjson reads some of these as doubles, or refuses them as JSON
+        assert client.get("/healthz").status_code == 200
+    assert logged_count(sqlite_url) == 0
+
+
+def test_the_bound_is_a_setting_and_int64_still_holds(
+    make_client: Callable[..., Any], sqlite_url: str
+) -> None:
+    record = _record()
+    with make_client(sqlite_url, max_abs_feature=1e300) as client:
+        ok = client.post(
+            "/v1/predict", json={"features": {**record, "num_products": 2**63 - 1, "age": 1e299}}
+        )
+        assert ok.status_code == 200, ok.text
+        r = client.post("/v1/predict", json={"features": {**record, "num_products": 2**63}})
+        _assert_4xx(r, 422)
+        assert r.json()["detail"][0]["type"] == "int_range"
+    with make_client(sqlite_url, max_abs_feature=100) as client:
+        r = client.post("/v1/predict", json={"features": {**record, "age": 100.5}})
+        _assert_4xx(r, 422)
+        assert "DRIFTLOOP_MAX_ABS_FEATURE" in r.json()["detail"][0]["msg"]
+    assert logged_count(sqlite_url) == 1
+
+
+def test_a_model_never_scores_what_cannot_be_logged(
+    make_client: Callable[..., Any], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation runs before the model: a refused request never reaches the micro-batcher."""
+    from service.serving.batcher import MicroBatcher
+
+    calls: list[int] = []
+    original = MicroBatcher.predict
+
+    async def counting(self: MicroBatcher, rows: list[dict[str, Any]]) -> Any:
+        calls.append(len(rows))
+        return await original(self, rows)
+
+    monkeypatch.setattr(MicroBatcher, "predict", counting)
+    record = _record()
+    with make_client(sqlite_url) as client:
+        for value in (2**64, 2**63, 1e300):
+            r = client.post("/v1/predict", json={"features": {**record, "num_products": value}})
+            _assert_4xx(r, 422)
+        assert calls == []
+        assert client.post("/v1/predict", json={"features": record}).status_code == 200
+    assert calls == [1] and logged_count(sqlite_url) == 1
+
+
+@pytest.mark.parametrize(
+    "split",
+    [
+        {"columns": [[1]], "data": [[1]]},  # unhashable: a 500 before
+        {"columns": [1, "age"], "data": [[1, 2]]},
+        {"columns": [None], "data": [[1]]},
+        {"columns": ["age", "age"], "data": [[1, 2]]},
+    ],
+)
+def test_column_names_must_be_strings_given_once(
+    make_client: Callable[..., Any], sqlite_url: str, split: dict[str, Any]
+) -> None:
+    with make_client(sqlite_url) as client:
+        r = client.post("/invocations", json={"dataframe_split": split})
+        _assert_4xx(r, 422)
+        assert r.json()["detail"][0]["loc"][:3] == ["body", "dataframe_split", "columns"]
+    assert logged_count(sqlite_url) == 0
+
+
+# --- feedback, ids and versions at the edges ---
+
+
+def _one_prediction(client: Any) -> str:
+    r = client.post("/v1/predict", json={"features": _record()})
+    return str(r.json()["predictions"][0]["prediction_id"])
+
+
+def test_feedback_labels_outside_the_bounds_are_refused(
+    make_client: Callable[..., Any], database_url: str
+) -> None:
+    with make_client(database_url) as client:
+        pid = _one_prediction(client)
+        for label in ("2**64", "2**63", "-(2**63)-1", "1e308", "10**16"):
+            body = f'{{"items": [{{"prediction_id": "{pid}", "label": {eval(label)}}}]}}'  # noqa: S307
+            r = client.post("/v1/feedback", content=body, headers=JSON)
+            _assert_4xx(r, 422)
+            assert r.json()["detail"][0]["loc"][:4] == ["body", "items", 0, "label"], (label, r.text)
+        r = client.post("/v1/feedback", json={"items": [{"prediction_id": pid, "label": "x" * 201}]})
+        _assert_4xx(r, 422)
+        ok = client.post("/v1/feedback", json={"items": [{"prediction_id": pid, "label": "x" * 200}]})
+        assert ok.status_code == 200 and ok.json()["stored"] == 1
+        big = {"items": [{"prediction_id": pid, "label": 1}] * 10_001}
+        r = client.post("/v1/feedback", json=big)
+        _assert_4xx(r, 422)
+        assert r.json()["detail"][0]["loc"] == ["body", "items"]
+    assert _label(database_url, pid) == "x" * 200  # nothing refused was stored
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/drift/runs/2147483648",
+        "/v1/drift/runs/9223372036854775808",
+        "/v1/drift/runs/0",
+        "/v1/drift/runs/2147483648/report.html",
+        "/v1/retrain/jobs/18446744073709551616",
+        "/v1/webhooks/2147483648",
+        "/v1/webhooks/1/deliveries?offset=9223372036854775808",
+        "/v1/drift/runs?offset=10000001",
+        "/v1/drift/runs?limit=9223372036854775808",
+    ],
+)
+def test_ids_and_offsets_beyond_the_database_range_are_422(
+    make_client: Callable[..., Any], sqlite_url: str, path: str
+) -> None:
+    with make_client(sqlite_url, admin_token=ADMIN_TOKEN) as client:
+        _assert_4xx(client.get(path, headers=ADMIN), 422)
+
+
+@pytest.mark.parametrize("version", ["1.5", "abc", "1e3", "-1", "", "9" * 19, 2])
+def test_a_model_version_that_is_not_an_integer_is_422(
+    make_client: Callable[..., Any], sqlite_url: str, version: Any
+) -> None:
+    with make_client(sqlite_url, admin_token=ADMIN_TOKEN) as client:
+        r = client.post("/v1/drift/check", headers=ADMIN, json={"model_version": version})
+        _assert_4xx(r, 422)
+        assert r.json()["detail"][0]["loc"] == ["body", "model_version"]
+
+
+# --- the body limit without Content-Length, the self-delivery guard, Allow, metrics ---
+
+
+def _counted(client: Any, endpoint: str, status: int) -> float:
+    """driftloop_requests_total of one endpoint and status, summed over its other labels."""
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("driftloop_requests_total{") and f'endpoint="{endpoint}"' in line \
+                and f'status="{status}"' in line:  # fmt: skip
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_a_streamed_body_over_the_limit_is_413_and_counted(
+    make_client: Callable[..., Any], sqlite_url: str
+) -> None:
+    record = json.dumps(_record()).encode()
+    body = b'{"instances": [' + b",".join([record] * 1000) + b"]}"
+    assert len(body) > 64_000
+
+    def chunks() -> Iterator[bytes]:  # a generator: sent chunked, no Content-Length
+        for i in range(0, len(body), 4096):
+            yield body[i : i + 4096]
+
+    with make_client(sqlite_url, max_body_bytes=64_000) as client:
+        for path, name in (
+            ("/v1/predict", "predict"),
+            ("/invocations", "invocations"),
+            ("/v1/feedback", "feedback"),
+        ):
+            before = _counted(client, name, 413)
+            r = client.post(path, content=chunks(), headers=JSON)
+            assert r.request.headers.get("content-length") is None
+            _assert_4xx(r, 413)
+            assert "DRIFTLOOP_MAX_BODY_BYTES" in r.json()["detail"]
+            assert _counted(client, name, 413) == before + 1
+            before = _counted(client, name, 413)
+            _assert_4xx(client.post(path, content=body, headers=JSON), 413)  # by Content-Length
+            assert _counted(client, name, 413) == before + 1
+    assert logged_count(sqlite_url) == 0
+
+
+def test_refused_requests_are_counted(make_client: Callable[..., Any], sqlite_url: str) -> None:
+    with make_client(sqlite_url, predict_token="p-token-1234567890") as client:
+        before = {s: _counted(client, "predict", s) for s in (401, 422)}
+        client.post("/v1/predict", json={})
+        client.post("/v1/predict", json={}, headers={"Authorization": "Bearer p-token-1234567890"})
+        assert _counted(client, "predict", 401) == before[401] + 1
+        assert _counted(client, "predict", 422) == before[422] + 1
+
+
+def test_a_signed_webhook_delivery_can_never_call_the_api(
+    make_client: Callable[..., Any], sqlite_url: str
+) -> None:
+    """Whatever URL or proxy a webhook points at, its delivery cannot act on the API (finding 4's loop)."""
+    with make_client(sqlite_url, admin_open=True) as client:
+        r = client.post("/v1/models/rollback", json={}, headers={"X-Driftloop-Signature": "sha256=00"})
+        _assert_4xx(r, 403)
+        assert "webhook deliveries" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/webhooks", "GET, HEAD, POST"),
+        ("/v1/webhooks/1", "DELETE, GET, HEAD, PATCH"),
+        ("/v1/predict", "POST"),
+        ("/v1/drift/runs/1", "GET, HEAD"),
+    ],
+)
+def test_405_lists_every_method_of_the_path(
+    make_client: Callable[..., Any], sqlite_url: str, path: str, allowed: str
+) -> None:
+    with make_client(sqlite_url, admin_token=ADMIN_TOKEN) as client:
+        for method in ("OPTIONS", "PUT", "TRACE"):
+            r = client.request(method, path, headers=ADMIN)
+            if method in allowed:
+                continue
+            assert r.status_code == 405 and r.headers["allow"] == allowed, (method, r.headers)

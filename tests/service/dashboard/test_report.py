@@ -144,3 +144,36 @@ def test_verdict_names_the_classifier_and_a_missing_value_breach() -> None:
     assert "1 of 2 features changed" in lead and "missing-value breach in x" in lead
     assert "drift, which alone makes the dataset drift" in lead and "missing values rose from 1.0%" in lead
     assert report.verdict_html({"metric": "accuracy"}) == ""  # performance runs have no feature lead
+
+
+def test_a_poisoned_window_still_renders_and_says_what_was_left_out(sqlite_url: str, tmp_path: Path) -> None:
+    """Rows the API refuses today (1e308, a 400-digit integer), written straight into the log inside a run's
+    window: the report leaves them out, says how many, and renders (a 500 before, also after restart)."""
+    seeded = seed(sqlite_url, runs=1, window_rows=250)
+    engine = make_engine(sqlite_url)
+    run = _run(sqlite_url, seeded.run_ids[0])
+    with Session(engine) as session:
+        template = session.exec(select(Prediction).where(Prediction.model_name == run.model_name)).first()
+        assert template is not None
+        base = orjson.loads(template.features)
+    texts = [
+        orjson.dumps({**base, "age": 1e308}).decode(),
+        orjson.dumps({**base, "balance": -1e300}).decode(),
+        orjson.dumps({**base, "income": 0}).decode().replace('"income":0', '"income":1' + "0" * 400),
+    ]
+    middle = run.window_start + (run.window_end - run.window_start) / 2
+    with engine.begin() as conn:
+        from service.serving import store
+
+        rows = [
+            {"id": f"00000000-0000-7000-8000-00000000000{i}", "created_at": middle, "features": text,
+             "model_name": run.model_name, "model_version": run.model_version, "output": "0",
+             "probabilities": None, "latency_ms": 1.0, "endpoint": "predict"}
+            for i, text in enumerate(texts)
+        ]  # fmt: skip
+        store.insert_predictions(conn, rows=rows)
+    current, reference, numeric, _ = report.report_frames(engine, run, max_rows=5000)
+    assert current.attrs[report.DROPPED] == 3 and len(current) == 250
+    assert all(current[c].abs().max() < 1e15 for c in numeric)
+    page = report.build_report(engine, run, tmp_path / "reports").read_text(encoding="utf-8")
+    assert 'id="driftloop-dropped" data-window="3"' in page and "Drifted Columns" in page

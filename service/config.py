@@ -121,6 +121,26 @@ class Settings(BaseSettings):
     )
     retrain_recipe: str = Field(default="", description="'module:function' returning an estimator.")
 
+    # lifecycle of the prediction log (service/lifecycle/)
+    retention_days: int = Field(
+        default=30, ge=0, description="Days unlabeled predictions are kept (0: forever); see docs/scaling.md."
+    )
+    labeled_retention_days: int = Field(
+        default=180, ge=0, description="Days labeled predictions and their feedback are kept (0: forever)."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the rollup + retention job runs."
+    )
+    retention_batch_rows: int = Field(
+        default=2000, ge=1, le=50_000, description="Rows deleted per (short) transaction."
+    )
+    retention_pause_ms: float = Field(
+        default=20.0, ge=0, description="Pause between deletion batches (leaves the writer room)."
+    )
+    retention_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest retention run; the next run continues."
+    )
+
     # access
     admin_token: str = Field(default="", description="Bearer token of admin endpoints.")
     admin_open: bool = Field(default=False, description="Open admin endpoints without a token (local use).")

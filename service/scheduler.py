@@ -26,6 +26,7 @@ from service.alerts.background import WATCHDOG_SECONDS, ensure_dispatcher, stop_
 from service.config import Settings
 from service.db.leases import hold_lease, new_holder
 from service.db.tables import utcnow
+from service.lifecycle.retention import run_retention
 from service.monitor import Monitor
 from service.retraining import triggers, worker
 
@@ -84,6 +85,8 @@ def background_jobs(settings: Settings, monitor: Monitor, registry: Registry | N
         # no lease: delivery claims keep dispatchers of several schedulers apart
         JobSpec(DISPATCHER_JOB, ensure_dispatcher, WATCHDOG_SECONDS, lease=False),
         JobSpec("retrain-trigger", trigger, settings.retrain_poll_seconds),
+        # daily rollups, then retention in short batches (service/lifecycle/retention.py)
+        JobSpec("retention", lambda s, e: run_retention(e, s), settings.retention_interval_seconds),
     ]
     if registry is not None:
         specs.append(

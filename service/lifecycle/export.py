@@ -154,9 +154,8 @@ def empty_schema() -> pa.Schema:
 def stream_chunks(engine: sa.Engine, request: ExportRequest, chunk_rows: int) -> Iterator[Sequence[Any]]:
     """Selected rows in chunks (a server-side cursor on PostgreSQL)."""
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-            select_rows(request)
-        )
+        stmt = select_rows(request).execution_options(stream_results=True, yield_per=chunk_rows)
+        result = conn.execute(stmt)
         try:
             yield from result.partitions(chunk_rows)
         finally:

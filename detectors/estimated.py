@@ -12,7 +12,7 @@ cancels) by at least a minimum effect *and* a one-sided z-test of the difference
 is reported beside it; comparing with it instead adds the reference's sampling luck and the estimator's
 bias (a point or so each in ``bench/estimate.py``) to every decision. Testing against the band
 instead (NannyML's alert) asks where the realized value might land, not whether the model got worse, and
-in ``bench/estimate.py`` it opened breaches one to three windows later than the labels would have.
+in ``bench/estimate.py`` it opened episodes up to three windows after the labels would have told.
 Evidence so strong that one window settles it (``p_val < strong_p`` and at least ``strong_factor``
 minimum effects) is marked ``strong``.
 """

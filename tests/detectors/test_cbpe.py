@@ -117,3 +117,29 @@ def test_bad_inputs_name_what_is_valid(fitted: tuple[GaussianNB, CBPE]) -> None:
         est.estimate(np.full((100, 3), 0.3))
     with pytest.raises(ValueError, match="not a CBPE document"):
         CBPE.from_dict({"method": "dle"})
+
+
+def test_multiclass_overconfident_model_is_calibrated_and_estimated() -> None:
+    rng = np.random.default_rng(8)
+
+    def window(n: int, concentration: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        true_p = rng.dirichlet([concentration] * 3, size=n)
+        y = (rng.uniform(size=(n, 1)) > np.cumsum(true_p, axis=1)).sum(axis=1)
+        sharp = true_p**2 / (true_p**2).sum(axis=1, keepdims=True)  # the model is overconfident
+        return sharp, sharp.argmax(axis=1), y
+
+    proba, pred, y = window(6000, 1.0)
+    est = CBPE.fit(y, proba, pred, classes=[0, 1, 2])
+    raw = dataclasses.replace(est, calibrators=(None, None, None))
+    assert all(m is not None for m in est.calibrators)
+    for concentration in (1.0, 2.0):  # 2.0: flatter probabilities, a harder window
+        proba, pred, y = window(4000, concentration)
+        r = est.estimate(proba, pred)
+        realized = metrics.accuracy_score(y, pred)
+        # one-vs-rest isotonic maps renormalized per row (NannyML's way) leave a point or two of bias
+        assert abs(r.metric("accuracy").value - realized) < 0.035
+        assert abs(raw.estimate(proba, pred).metric("accuracy").value - realized) > 0.1
+        assert abs(r.metric("f1").value - metrics.f1_score(y, pred, average="macro")) < 0.035
+        assert abs(r.metric("roc_auc").value - metrics.roc_auc_score(y, proba, multi_class="ovr")) < 0.035
+        assert np.sum(r.confusion_matrix) == pytest.approx(4000)
+    assert CBPE.from_dict(json.loads(json.dumps(est.to_dict()))) == est

@@ -20,9 +20,10 @@ from service.api.routes import retrain as retrain_routes
 from service.api.routes import webhooks as webhook_routes
 from service.config import Settings, get_settings
 from service.db.engine import ensure_migrated, make_engine
+from service.model_settings import load_models
 from service.runtime import Runtime, make_registry, registry_loader
-from service.serving.batcher import MicroBatcher
-from service.serving.holder import LoadedModel, ModelHolder
+from service.serving import fleet
+from service.serving.holder import LoadedModel
 from service.serving.log_writer import PredictionLogWriter
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def create_app(
     """Build the app. `loader` replaces the MLflow registry (tests); `extras` are context managers run
     for the app's lifetime (the embedded scheduler)."""
     settings = settings or get_settings()
+    model_set = load_models(settings)  # a bad models file fails here, naming the key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,40 +57,48 @@ def create_app(
         else:
             assert registry_ is not None
             resolve, fetch = registry_loader(registry_)
-        holder = ModelHolder(
-            settings.model_name, resolve=resolve, fetch=fetch, poll_seconds=settings.model_poll_seconds
-        )
-        batcher = MicroBatcher(holder, max_rows=settings.batch_max_rows, wait_ms=settings.batch_wait_ms)
-        batcher.batch_sizes = metrics.MODEL_BATCH_ROWS.observe
+        slots = {
+            name: fleet.make_slot(
+                name,
+                resolve=resolve,
+                fetch=fetch,
+                poll_seconds=settings.model_poll_seconds,
+                max_rows=settings.batch_max_rows,
+                wait_ms=settings.batch_wait_ms,
+            )
+            for name in model_set.names
+        }
+        for name, slot in slots.items():
+            slot.batcher.batch_sizes = metrics.MODEL_BATCH_ROWS.labels(name).observe
         writer = PredictionLogWriter(engine, max_rows=settings.log_max_rows, flush_ms=settings.log_flush_ms)
 
-        def observe(rows: int, lag: float) -> None:
-            metrics.LOG_BATCH_ROWS.observe(rows)
-            metrics.LOG_LAG.observe(lag)
+        def observe(model: str, rows: int, lag: float) -> None:
+            metrics.LOG_BATCH_ROWS.labels(model).observe(rows)
+            metrics.LOG_LAG.labels(model).observe(lag)
 
         writer.observe = observe
+        default = slots[model_set.default]
         runtime = Runtime(
             settings=settings,
             engine=engine,
-            holder=holder,
-            batcher=batcher,
+            holder=default.holder,
+            batcher=default.batcher,
             writer=writer,
             registry=registry_,
+            models=slots,
+            model_set=model_set,
         )
         app.state.runtime = runtime
-        if await holder.refresh():
-            metrics.CHAMPION.set(_numeric(holder.current.version))
-        else:
-            log.warning("starting without a model: %s", holder.last_error)
-        holder.start()
-        batcher.start()
+        loaded = await fleet.start(slots.values())
+        for name, ok in loaded.items():
+            if not ok:  # the others serve; /readyz and /models/{name}/ping say which is missing
+                log.warning("starting without a champion for %s: %s", name, slots[name].holder.last_error)
         writer.start()
         try:
             async with _enter_all(extras, runtime):
                 yield
         finally:
-            await holder.stop()
-            await batcher.stop()
+            await fleet.stop(slots.values())
             await writer.stop()
             engine.dispose()
 
@@ -118,13 +128,6 @@ def create_app(
     ):
         app.include_router(module.router)
     return app
-
-
-def _numeric(version: str) -> float:
-    try:
-        return float(version)
-    except ValueError:
-        return -1.0
 
 
 @asynccontextmanager

@@ -22,7 +22,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "DRIFTLOOP_MLFLOW_TRACKING_URI"),
         description="MLflow tracking server; empty means sqlite:///<data_dir>/mlflow.db.",
     )
-    model_name: str = Field(default="driftloop-demo", description="Registered model to serve.")
+    model_name: str = Field(
+        default="driftloop-demo", description="Registered model to serve: the default model of /v1/predict."
+    )
+    models: str = Field(
+        default="", description="More registered models to serve and watch, comma-separated (docs/models.md)."
+    )
+    models_file: str = Field(
+        default="", description="TOML file of per-model settings, [models.<name>] tables (docs/models.md)."
+    )
     model_poll_seconds: float = Field(
         default=10.0, gt=0, description="How often serving re-resolves @champion."
     )

@@ -1,4 +1,8 @@
-"""Prometheus metrics. With PROMETHEUS_MULTIPROC_DIR set, /metrics aggregates all uvicorn workers."""
+"""Prometheus metrics. With PROMETHEUS_MULTIPROC_DIR set, /metrics aggregates all uvicorn workers.
+
+Every series carries `model`: the registered model a request, batch or row belongs to, or "" for what
+belongs to no one model (a feedback post, an admin call; Prometheus reads "" as the label's absence).
+"""
 
 from __future__ import annotations
 
@@ -14,33 +18,43 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUESTS = Counter("driftloop_requests_total", "HTTP requests", ["endpoint", "status"])
+NO_MODEL = ""
+
+REQUESTS = Counter("driftloop_requests_total", "HTTP requests", ["model", "endpoint", "status"])
 LATENCY = Histogram(
     "driftloop_request_latency_seconds",
     "Request latency, logging included",
-    ["endpoint"],
+    ["model", "endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-PREDICTIONS = Counter("driftloop_predictions_total", "Logged predictions", ["model_version"])
+PREDICTIONS = Counter("driftloop_predictions_total", "Logged predictions", ["model", "model_version"])
 MODEL_BATCH_ROWS = Histogram(
     "driftloop_model_batch_rows",
     "Rows per model call (micro-batching)",
+    ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 LOG_BATCH_ROWS = Histogram(
     "driftloop_log_batch_rows",
-    "Rows per group commit",
+    "Rows of the model per group commit (one commit holds the rows of every model)",
+    ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096),
 )
 LOG_LAG = Histogram(
     "driftloop_log_lag_seconds",
-    "Time from enqueue to commit of a prediction log batch",
+    "Time from enqueue to commit of the model's oldest row in a group commit",
+    ["model"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 LOG_QUEUE = Gauge(
-    "driftloop_log_queue_depth", "Prediction log batches waiting for commit", multiprocess_mode="max"
+    "driftloop_log_queue_depth",
+    "Requests of the model whose rows wait for their group commit",
+    ["model"],
+    multiprocess_mode="max",
 )
-CHAMPION = Gauge("driftloop_champion_version", "Version served by this process", multiprocess_mode="max")
+CHAMPION = Gauge(
+    "driftloop_champion_version", "Version served by this process", ["model"], multiprocess_mode="max"
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -4,13 +4,15 @@ the one type of the MLflow registry the service talks to."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from service.config import Settings
+from service.model_settings import ModelSet
 from service.serving.batcher import MicroBatcher
+from service.serving.fleet import ModelSlot, UnknownModel
 from service.serving.holder import LoadedModel, ModelHolder
 from service.serving.log_writer import PredictionLogWriter
 from service.serving.scoring import Scorer
@@ -27,6 +29,33 @@ class Runtime:
     batcher: MicroBatcher
     writer: PredictionLogWriter
     registry: Registry | None = None  # None when serving from an injected loader (tests)
+    # every served model by name, the default one (`holder`, `batcher`) included; per-model settings
+    models: dict[str, ModelSlot] = field(default_factory=dict)
+    model_set: ModelSet | None = None
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(self.models) or (self.holder.name,)
+
+    def slot(self, name: str) -> ModelSlot:
+        """The named model's holder and batcher, or `UnknownModel` naming the served ones."""
+        found = self.models.get(name)
+        if found is None:
+            if not self.models and name == self.holder.name:
+                return ModelSlot(self.holder, self.batcher)
+            raise UnknownModel(name, self.model_names)
+        return found
+
+    def scorer_for(self, name: str) -> Scorer:
+        found = self.slot(name)
+        return replace(self.scorer, holder=found.holder, batcher=found.batcher)
+
+    def settings_for(self, name: str) -> Settings:
+        """The global settings with the model's overrides from DRIFTLOOP_MODELS_FILE."""
+        if self.model_set is None:
+            self.slot(name)  # unknown -> UnknownModel
+            return self.settings.model_copy(update={"model_name": name})
+        return self.model_set.settings_for(self.settings, name)
 
     @property
     def scorer(self) -> Scorer:

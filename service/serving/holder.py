@@ -143,7 +143,7 @@ class ModelHolder:
             model = await asyncio.to_thread(self._fetch, self.name, version)
         except Exception as exc:  # registry down: keep serving what is loaded
             self.last_error = f"registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
-            log.warning("champion refresh failed: %s", self.last_error)
+            log.warning("champion refresh of %s failed: %s", self.name, self.last_error)
             return False
         previous = self._current.version if self._current else None
         self._current = model  # atomic: batches read `current` once

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -44,16 +45,28 @@ class PredictionLogWriter:
             concurrency = 1 if engine.dialect.name == "sqlite" else 4
         self._slots = asyncio.Semaphore(concurrency)
         self._flushes: set[asyncio.Task[None]] = set()
-        self.observe: Callable[[int, float], None] = lambda rows, lag: None
+        # (model, its rows in one group commit, lag of its oldest row): one call per model per commit
+        self.observe: Callable[[str, int, float], None] = lambda model, rows, lag: None
+        self._waiting: Counter[str] = Counter()  # per model: requests whose rows are not committed yet
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Commit the rows (of one model) with those of concurrent requests; returns once committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((rows, time.perf_counter(), future))
-        await future
+        model = rows[0]["model_name"] if rows else ""
+        self._waiting[model] += 1
+        try:
+            await self._queue.put((rows, time.perf_counter(), future))
+            await future
+        finally:
+            self._waiting[model] -= 1
 
     @property
     def pending(self) -> int:
         return self._queue.qsize()
+
+    def waiting(self) -> dict[str, int]:
+        """Per model, the requests whose rows wait for their group commit (queued or in flight)."""
+        return dict(self._waiting)
 
     async def _run(self) -> None:
         while True:
@@ -76,7 +89,15 @@ class PredictionLogWriter:
             return
         finally:
             self._slots.release()
-        self.observe(len(rows), time.perf_counter() - batch[0][1])
+        done = time.perf_counter()
+        per_model: dict[str, list[float]] = {}  # model -> [rows, oldest enqueue time]
+        for item, queued, _ in batch:
+            if item:
+                seen = per_model.setdefault(item[0]["model_name"], [0, queued])
+                seen[0] += len(item)
+                seen[1] = min(seen[1], queued)
+        for model, (n, oldest) in per_model.items():
+            self.observe(model, int(n), done - oldest)
         for _, _, future in batch:
             if not future.done():
                 future.set_result(None)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service import metrics
 from service.api.deps import RuntimeDep
+from service.serving.holder import ModelHolder
 
 router = APIRouter(tags=["operations"])
 
@@ -56,6 +57,19 @@ async def version() -> Response:
     return Response(mlflow_version(), media_type="application/json")
 
 
+# The same three per model, so `ScoringServerClient(host, f"{port}/models/{name}")` works unchanged.
+@router.get("/models/{name}/ping", include_in_schema=False)
+@router.get("/models/{name}/health", include_in_schema=False)
+async def model_ping_route(name: str, runtime: RuntimeDep) -> Response:
+    return model_ping(runtime.slot(name).holder.loaded)  # an unknown name is a 404, as MLflow's
+
+
+@router.get("/models/{name}/version", include_in_schema=False)
+async def model_version(name: str, runtime: RuntimeDep) -> Response:
+    runtime.slot(name)
+    return Response(mlflow_version(), media_type="application/json")
+
+
 def _ping(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
@@ -70,17 +84,34 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"unreachable: {exc.__class__.__name__}"
     holder = runtime.holder
-    checks["model"] = (
-        f"version {holder.current.version}" if holder.loaded else f"not loaded ({holder.last_error})"
-    )
-    ready = checks["database"] == "ok" and holder.loaded
+    checks["model"] = _model_check(holder)  # the default model
+    models = {name: _model_check(runtime.slot(name).holder) for name in runtime.model_names}
+    # Ready while any model serves: taking the replica out for one missing champion would stop the
+    # others too; `models` says which one is missing and /models/{name}/ping answers 503 for it.
+    ready = checks["database"] == "ok" and any(runtime.slot(n).holder.loaded for n in runtime.model_names)
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "checks": checks, "models": models},
+        200 if ready else 503,
     )
+
+
+def _model_check(holder: ModelHolder) -> str:
+    return f"version {holder.current.version}" if holder.loaded else f"not loaded ({holder.last_error})"
+
+
+def _version_number(version: str) -> float:
+    try:
+        return float(version)
+    except ValueError:
+        return -1.0
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus_metrics(runtime: RuntimeDep) -> Response:
-    metrics.LOG_QUEUE.set(runtime.writer.pending)
+    waiting = runtime.writer.waiting()
+    for name in runtime.model_names:
+        holder = runtime.slot(name).holder
+        metrics.CHAMPION.labels(name).set(_version_number(holder.current.version) if holder.loaded else -1)
+        metrics.LOG_QUEUE.labels(name).set(waiting.get(name, 0))
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

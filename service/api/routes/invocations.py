@@ -38,3 +38,10 @@ async def invoke(request: Request, runtime: Runtime, scorer: Scorer) -> Response
 async def invocations(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     return await invoke(request, runtime, runtime.scorer)
+
+
+@router.post("/models/{name}/invocations", openapi_extra=_BODY_DOC, responses=errors(404))
+async def model_invocations(name: str, request: Request) -> Response:
+    """MLflow's scoring protocol for the named model: point an MLflow client at `/models/{name}`."""
+    runtime: Runtime = request.app.state.runtime
+    return await invoke(request, runtime, runtime.scorer_for(name))

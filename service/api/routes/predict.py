@@ -9,13 +9,28 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import ClientDep, RuntimeDep
 from service.api.routes._responses import errors
-from service.serving.scoring import score
+from service.serving.scoring import Scorer, score
 
 router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 403, 413, 422, 503))
 
 
+# The one-of rule in the published schema too (a null counts as absent, as in the validator below).
+_EXACTLY_ONE = {
+    "oneOf": [
+        {
+            "required": ["features"],
+            "properties": {"features": {"type": "object"}, "instances": {"type": "null"}},
+        },
+        {
+            "required": ["instances"],
+            "properties": {"instances": {"type": "array", "minItems": 1}, "features": {"type": "null"}},
+        },
+    ]
+}
+
+
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_EXACTLY_ONE)
 
     features: dict[str, Any] | None = Field(default=None, description="One record: feature name -> value.")
     instances: list[dict[str, Any]] | None = Field(default=None, description="Many records.")
@@ -44,13 +59,29 @@ class PredictResponse(BaseModel):
 
 @router.post("/predict", response_model=PredictResponse, dependencies=[ClientDep])
 async def predict(body: PredictRequest, runtime: RuntimeDep) -> PredictResponse:
+    """Score with the default model (DRIFTLOOP_MODEL_NAME)."""
+    return await _predict(runtime.scorer, body)
+
+
+@router.post(
+    "/models/{name}/predict",
+    response_model=PredictResponse,
+    dependencies=[ClientDep],
+    responses=errors(404),
+)
+async def predict_model(name: str, body: PredictRequest, runtime: RuntimeDep) -> PredictResponse:
+    """Score with the named model (one of the served models; an unknown name is a 404 listing them)."""
+    return await _predict(runtime.scorer_for(name), body)
+
+
+async def _predict(scorer: Scorer, body: PredictRequest) -> PredictResponse:
     single = body.instances is None
     records: list[Any] = [body.features] if single else list(body.instances or [])
     prefix = ("body", "features") if single else ("body", "instances")
-    r = await score(runtime.scorer, records, endpoint="predict", loc_prefix=prefix, indexed=not single)
+    r = await score(scorer, records, endpoint="predict", loc_prefix=prefix, indexed=not single)
     probs = r.probabilities
     return PredictResponse(
-        model_name=runtime.holder.name,
+        model_name=scorer.holder.name,
         model_version=r.model_version,
         predictions=[
             PredictionOut(

@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import mlflow
@@ -156,3 +157,31 @@ def test_csv_records_match_mlflow_parsing() -> None:
     assert {k: v for k, v in ours[1].items() if k not in skip} == {
         k: v for k, v in theirs[1].items() if k not in skip
     }
+
+
+def test_mlflow_client_scores_a_named_model(
+    tmp_path: Path, sqlite_url: str, demo_estimator: Any, fake_registry: FakeRegistry
+) -> None:
+    """`ScoringServerClient(host, f"{port}/models/{name}")`: MLflow's client, unchanged, for one model."""
+    from tests.support.core import train_demo_estimator
+    from tests.support.models import FakeRegistries
+
+    other = train_demo_estimator(n_rows=400, seed=7)
+    registries = FakeRegistries({"demo": ({"1": demo_estimator}, "1"), "churn": ({"3": other}, "3")})
+    settings = _settings(tmp_path, sqlite_url).model_copy(update={"models": "churn"})
+    records = sample_records(30, seed=4)
+    frame = pd.DataFrame(records, columns=list(FEATURES))
+    for base in serve(settings, registries):  # type: ignore[arg-type]
+        parts = urlsplit(base)
+        client = ScoringServerClient(parts.hostname, f"{parts.port}/models/churn")
+        client.wait_server_ready(timeout=10)
+        assert client.get_version() == mlflow.__version__
+        assert client.invoke(frame)["predictions"] == other.predict(frame).tolist()
+        assert client.invoke(records, params={"k": 1})["predictions"] == other.predict(frame).tolist()
+        r = requests.post(f"{base}/models/churn/invocations", data=frame.to_csv(index=False),
+                          headers={"Content-Type": "text/csv"})  # fmt: skip
+        assert r.json() == {"predictions": other.predict(frame).tolist()}
+        assert _client(base).invoke(frame)["predictions"] == demo_estimator.predict(frame).tolist()
+        assert other.predict(frame).tolist() != demo_estimator.predict(frame).tolist()
+        with pytest.raises(RuntimeError, match="not ready"):
+            ScoringServerClient(parts.hostname, f"{parts.port}/models/nope").wait_server_ready(timeout=0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service.dashboard import queries
+from service.dashboard import queries, traffic
 from service.runtime import Runtime
 
 RUNS_TABLE = 20
@@ -32,5 +32,6 @@ def dashboard_data(runtime: Runtime, *, runs: int = RUNS_TABLE, plot_runs: int =
         "runs": queries.latest_runs(engine, model_name=name, limit=runs),
         "features": queries.feature_series(engine, model_name=name, runs=plot_runs),
         "performance": queries.feature_series(engine, model_name=name, runs=plot_runs, kind="performance"),
+        "traffic": traffic.daily_rollups(engine, model_name=name),
         "generated_at": datetime.now(UTC).isoformat(),
     }

@@ -7,6 +7,7 @@ from string import Template
 from typing import Any
 
 from service.dashboard.svg import feature_svg
+from service.dashboard.traffic import render_traffic
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -29,6 +30,7 @@ figure { margin: 0; } figcaption { font-weight: 600; }
 .series { fill: none; stroke: #2563eb; stroke-width: 1.2; }
 svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; }
 .muted { color: #777; }
+svg .bar { fill: #2563eb; }
 </style>
 </head>
 <body>
@@ -40,6 +42,7 @@ svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; }
 <span class="muted">(last $plot_runs drift checks; click a point for its report)</span></h2>
 <section class="features" id="features">$features</section>
 $performance
+$traffic
 <h2>Latest checks</h2>
 <section id="latest-runs">$runs</section>
 <p class="muted">Generated $generated &middot; <a href="/v1/dashboard/data">data as JSON</a> &middot;
@@ -60,6 +63,7 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         features="\n".join(_figure(name, pts) for name, pts in data["features"].items())
         or '<p class="muted" id="no-features">No drift checks yet.</p>',
         performance=_performance(data["performance"]),
+        traffic=render_traffic(data.get("traffic", [])),
         runs=_runs(data["runs"]),
         plot_runs=plot_runs,
         generated=escape(data["generated_at"]),

@@ -163,7 +163,8 @@ def test_rows_no_scheduled_check_has_read_are_kept(engine: sa.Engine, database_u
     model = unique_model()
     checked, unread = rows_at(model, 50, 10), rows_at(model, 40, 10)
     insert(engine, checked + unread)
-    add_run(engine, model, "drift", ago(50), ago(50) + timedelta(seconds=10))  # a time window: end excluded
+    # a time window ending 2 minutes after its rows (retention stays a minute clear of a window's end)
+    add_run(engine, model, "drift", ago(50), ago(50) + timedelta(minutes=2))
     run_retention(engine, settings(database_url), now=NOW, models=[model])
     assert ids(engine, model) == {r["id"] for r in unread}
 

@@ -112,7 +112,16 @@ def _delong_terms(score: FloatArray, positive: np.ndarray) -> tuple[tuple[float,
 
 
 def sampling_terms(truth: IntArray, pred: IntArray, score: FloatArray) -> dict[str, SamplingTerms]:
-    """Reference standard deviations behind each metric's sampling error (see the module docstring)."""
+    """Reference standard deviations behind each metric's sampling error (see the module docstring).
+
+    Examples
+    --------
+    >>> truth, pred = np.array([0, 1, 1, 0, 1, 0]), np.array([0, 1, 0, 0, 1, 1])
+    >>> score = one_hot(pred, 2) * 0.6 + 0.2
+    >>> terms = sampling_terms(truth, pred, score)
+    >>> round(terms["accuracy"][0][0][0], 3), round(sampling_error(terms["accuracy"], 100), 4)
+    (0.471, 0.0471)
+    """
     n, k = score.shape
     correct = (truth == pred).astype(np.float64)
     out: dict[str, list[tuple[tuple[float, float], ...]]] = {m: [] for m in METRICS}
@@ -164,6 +173,14 @@ def estimate_errors(
 
     This is the uncertainty of the expected metric given the window's inputs, without the label noise that
     the band (``sampling_error``) adds for the realized value, so it is narrower; the breach rule uses it.
+
+    Examples
+    --------
+    >>> p = np.random.default_rng(0).uniform(size=1000)
+    >>> cal, pred = np.column_stack([1 - p, p]), (p > 0.5).astype(np.int64)
+    >>> correct = np.where(pred == 1, p, 1 - p)
+    >>> round(estimate_errors(cal, pred, cal)["accuracy"], 4), round(correct.std() / np.sqrt(1000), 4)
+    (0.0044, 0.0045)
     """
     n, k = cal.shape
     boot = np.random.default_rng(0).poisson(1.0, size=(n_boot, n)).astype(np.float64)

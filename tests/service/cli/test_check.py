@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from service.cli.check import check
+from service.cli.check import _read, check
 
 app = typer.Typer()
 
@@ -152,3 +152,22 @@ def test_missing_value_surge_in_table_and_json(tmp_path: Path) -> None:
     assert feats["income"]["reason"].startswith("missing values rose")
     assert feats["age"]["missing_is_drift"] is False and feats["age"]["reason"] == ""
     assert doc["data_quality"] is True and doc["data_quality_features"] == ["income"]
+
+
+def test_parquet_columns_are_read_to_arrays_without_the_pandas_index(tmp_path: Path) -> None:
+    indexed = frame(500, 8).set_index(np.arange(1000, 1500))  # stored as __index_level_0__
+    indexed.loc[indexed.index[:5], "city"] = None
+    indexed.to_parquet(tmp_path / "indexed.parquet")
+    columns = _read(tmp_path / "indexed.parquet")
+    assert isinstance(columns, dict) and list(columns) == ["age", "income", "city", "label", "pred"]
+    assert columns["age"].dtype == np.float64 and columns["city"][0] is None
+    code, out, _ = run(
+        tmp_path / "indexed.parquet", tmp_path / "indexed.parquet", "--json", "--no-multivariate"
+    )
+    assert code == 0 and [f["name"] for f in json.loads(out)["features"]] == [
+        "age",
+        "income",
+        "city",
+        "label",
+        "pred",
+    ]

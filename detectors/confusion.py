@@ -179,7 +179,7 @@ def estimate_errors(
     >>> p = np.random.default_rng(0).uniform(size=1000)
     >>> cal, pred = np.column_stack([1 - p, p]), (p > 0.5).astype(np.int64)
     >>> correct = np.where(pred == 1, p, 1 - p)
-    >>> round(estimate_errors(cal, pred, cal)["accuracy"], 4), round(correct.std() / np.sqrt(1000), 4)
+    >>> round(estimate_errors(cal, pred, cal)["accuracy"], 4), round(float(correct.std()) / 1000**0.5, 4)
     (0.0044, 0.0045)
     """
     n, k = cal.shape

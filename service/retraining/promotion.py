@@ -93,6 +93,7 @@ class Guard:
     def __init__(self, engine: sa.Engine, job: RetrainJob, settings: Settings, registry: Registry) -> None:
         self.engine, self.job, self.settings, self.registry = engine, job, settings, registry
         self.intent: Intent | None = None
+        self.lost = False  # recovery closed the job before its intent: it must never promote
 
     @contextmanager
     def __call__(self, expected: str, challenger: str) -> Iterator[None]:
@@ -108,6 +109,7 @@ class Guard:
             intent = Intent(expected, challenger, previous.version if previous else None)
             with Session(self.engine) as session, session.begin():
                 if not queue.record_intent(session, job_id, intent=intent.as_dict()):
+                    self.lost = True
                     raise JobLost(f"retrain job {job_id} is no longer running (recovery closed it)")
             self.intent = intent
             yield

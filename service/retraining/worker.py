@@ -20,6 +20,7 @@ from service.config import Settings
 from service.db.tables import RetrainJob
 from service.retraining import queue, recovery
 from service.retraining.heartbeat import Heartbeat, interval_seconds
+from service.retraining.orphans import tag_orphans
 from service.retraining.promotion import Guard, Intent, current, end_job, record_promoted, settle
 from service.retraining.training_data import TARGET, TIME, labeled_rows
 
@@ -95,6 +96,9 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
         reason = str(exc) if isinstance(exc, RetrainError) else f"{exc.__class__.__name__}: {exc}"
         if guard.intent is not None:  # aliases may have moved: only MLflow can say whether they did
             return _settle(engine, job, guard.intent, settings, registry, reason)
+        if guard.lost:  # recovery ended it meanwhile; the version this worker registered is an orphan
+            _tag_orphans(registry, job, "its job was ended by recovery before the promotion")
+            return current(engine, job)
         return _fail(engine, job, settings, reason)
 
     ev = outcome.evaluation
@@ -141,6 +145,14 @@ def _settle(
         log.error("retrain job %s left promoting, recovery settles it: %s", job.id, exc)
         row = None
     return row or current(engine, job)
+
+
+def _tag_orphans(registry: Registry, job: RetrainJob, reason: str) -> None:
+    assert job.id is not None
+    try:
+        tag_orphans(registry, job.model_name, job.id, reason=reason)
+    except Exception as exc:
+        log.warning("orphans of retrain job %s not tagged: %s", job.id, exc)
 
 
 def _fail(engine: sa.Engine, job: RetrainJob, settings: Settings, reason: str) -> RetrainJob:

@@ -18,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from retrain.bootstrap import bootstrap_demo
 from retrain.errors import RegistryUnavailable
 from retrain.registry import ModelVersionInfo, Registry
 from service.config import Settings
@@ -42,17 +41,6 @@ GATE_TAGS = ("passed", "forced")
 PROMOTED = {"retrain.started": 1, "retrain.succeeded": 1, "model.promoted": 1}
 FAILED = {"retrain.started": 1, "retrain.failed": 1}
 UNREACHABLE = RegistryUnavailable("MLflow at test is unreachable: connection reset")
-
-
-@pytest.fixture(scope="module")
-def template(mlflow_server: str) -> ModelVersionInfo:
-    """One demo model uploaded once; each test registers its versions 1 and 2 from it (no upload)."""
-    return bootstrap_demo(Registry(mlflow_server, experiment="promotion"), unique("template"), n_rows=600)
-
-
-@pytest.fixture
-def server(mlflow_server: str) -> Registry:
-    return Registry(mlflow_server, experiment="promotion")
 
 
 def _alias_is(alias: str) -> Callable[..., bool]:

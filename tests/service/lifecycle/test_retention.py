@@ -28,7 +28,12 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 
 def settings(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": url, "retention_pause_ms": 0, "breach_m": 3}
+    values: dict[str, Any] = {
+        "database_url": url,
+        "retention_pause_ms": 0,
+        "breach_m": 3,
+        "window_kind": "time",
+    }
     return Settings(**{**values, **overrides})
 
 
@@ -209,3 +214,14 @@ def test_zero_days_keeps_everything(engine: sa.Engine, database_url: str) -> Non
     insert(engine, rows_at(model, 400, 5) + rows_at(model, 1, 1))
     report = run_retention(engine, settings(database_url, retention_days=0), now=NOW, models=[model])
     assert report.deleted == 0 and len(ids(engine, model)) == 6
+
+
+def test_row_windows_hold_live_versions_until_they_retire(engine: sa.Engine, database_url: str) -> None:
+    """Under window_kind=rows a version with recent traffic keeps its rows (positions must not shift)."""
+    live, retired = unique_model(), unique_model()
+    insert(engine, rows_at(live, 40, 5) + rows_at(live, 1, 1) + rows_at(retired, 40, 5))
+    report = run_retention(
+        engine, settings(database_url, window_kind="rows"), now=NOW, models=[live, retired]
+    )
+    assert report.held == [(live, "1")]
+    assert len(ids(engine, live)) == 6 and len(ids(engine, retired)) == 1

@@ -11,8 +11,8 @@ Significance alone is not enough: with many rows an AUC of 0.51 is significant, 
 not reach it; it is the separability of a single feature shifted by 0.18 standard deviations
 (``AUC = Phi(d / sqrt(2))``), above what the per-feature tests call drift (Wasserstein 0.1: AUC 0.53), so the
 classifier never calls drift a sum of shifts that every feature's own test rightly calls negligible (200k vs
-200k rows, each of 20 features shifted by 0.02 sd: AUC 0.48-0.54 in 20 trials); and a flipped correlation of 0.9 reaches
-0.85 or more, far above it.
+200k rows, each of 20 features shifted by 0.02 sd: AUC 0.48-0.54 in 20 trials); and a flipped correlation of
+0.9 reaches 0.85 or more, far above it.
 """
 
 from __future__ import annotations

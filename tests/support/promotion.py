@@ -20,6 +20,20 @@ from service.db.tables import Event, RetrainJob, utcnow
 from service.serving import store as repository
 
 
+@pytest.fixture(scope="session")
+def template(mlflow_server: str) -> ModelVersionInfo:
+    """One demo model uploaded once; each test registers its versions 1 and 2 from it (no upload)."""
+    from retrain.bootstrap import bootstrap_demo
+
+    return bootstrap_demo(Registry(mlflow_server, experiment="promotion"), unique("template"), n_rows=600)
+
+
+@pytest.fixture
+def server(mlflow_server: str) -> Registry:
+    """A registry on the real `mlflow server` of the session."""
+    return Registry(mlflow_server, experiment="promotion")
+
+
 class Crash(BaseException):
     """The process dies here: a BaseException passes every `except Exception`, so nothing records it."""
 

@@ -145,9 +145,8 @@ async def rollback(
     there is no previous champion, or while a promotion or another rollback of the model is under way."""
     expected = body.expected_champion if body else None
     if expected and expected_champion and expected != expected_champion:
-        detail = [{"loc": ["query", "expected_champion"], "msg": "differs from the body's expected_champion",
-                   "type": "value_error"}]  # fmt: skip
-        raise HTTPException(422, detail)
+        # each is valid alone (the schema cannot relate them): a conflict, not a malformed request
+        raise HTTPException(409, "expected_champion differs between the body and the query; send one")
     result = await _off_loop(lambda rt: _rollback(rt, expected or expected_champion), runtime)
     await runtime.holder.refresh()  # this process serves the restored champion at once
     return result

@@ -13,7 +13,13 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from retrain.errors import MissingSignature, ModelNotFound, NoPreviousChampion, RegistryUnavailable
+from retrain.errors import (
+    ChampionChanged,
+    MissingSignature,
+    ModelNotFound,
+    NoPreviousChampion,
+    RegistryUnavailable,
+)
 from retrain.registry import REFERENCE_PATH, Registry
 from retrain.synthetic import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
 
@@ -191,3 +197,32 @@ def test_against_real_mlflow_server(mlflow_server: str, demo_data: pd.DataFrame)
     np.testing.assert_allclose(registry.load_estimator(NAME, "2").predict_proba(X), model.predict_proba(X))
     assert len(registry.load_reference(NAME, "1")) == len(demo_data)  # type: ignore[arg-type]
     assert REFERENCE_PATH == "reference/reference.parquet"
+
+
+def test_promote_and_rollback_are_compare_and_set_on_the_champion(
+    registry: Registry, demo_model: Pipeline, demo_data: pd.DataFrame
+) -> None:
+    first = registry.log_and_register(NAME, demo_model, demo_data.head(300), features=FEATURES, target=TARGET)
+    client = mlflow.MlflowClient(registry.tracking_uri)
+    for _ in range(2):  # versions 2 and 3 of the same artifacts: no second upload
+        client.create_model_version(NAME, first.source, first.run_id, model_id=first.source.split("/")[-1])
+    with pytest.raises(ChampionChanged, match="champion is version none, not the expected version 9"):
+        registry.promote(NAME, "1", expected_champion="9")
+    assert registry.champion(NAME) is None  # nothing moved
+    registry.promote(NAME, "1", expected_champion=None)
+    registry.promote(NAME, "2", expected_champion="1")
+    with pytest.raises(ChampionChanged) as refused:  # evaluated against 1, but 2 is the champion now
+        registry.promote(NAME, "3", expected_champion="1")
+    assert (refused.value.expected, refused.value.found) == ("1", "2")
+    with pytest.raises(ChampionChanged):
+        registry.rollback(NAME, expected_champion="1")
+    aliases = {a: v.version for v in registry.list_versions(NAME) for a in v.aliases}
+    assert aliases == {"champion": "2", "previous_champion": "1"}
+    assert registry.promote(NAME, "2", expected_champion="1").version == "2"  # already done: idempotent
+    assert registry.rollback(NAME, expected_champion="2").version == "1"
+    registry.set_alias(NAME, "previous_champion", "1")  # a pointer that names the champion itself
+    with pytest.raises(NoPreviousChampion, match="the champion itself"):
+        registry.rollback(NAME)
+    registry.delete_alias(NAME, "previous_champion")
+    registry.delete_alias(NAME, "previous_champion")  # absent: no error
+    assert registry.get_alias(NAME, "previous_champion") is None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from detectors.check import CheckOptions, compare_summaries
+from detectors.importance import DriftRootCause, ModelImportance, rank_drift
 from detectors.columns import as_float
 from detectors.multivariate import domain_classifier
 from detectors.profile import FeatureProfile, ReferenceProfile, fit_feature
@@ -90,8 +91,20 @@ def decide(drift: DriftProfile, data: WindowData, opts: CheckOptions) -> Dataset
     return compare_summaries(drift.profile, data.summaries, data.n_rows, opts, mv)
 
 
+def root_cause(importance: ModelImportance | None, result: DatasetDriftResult) -> DriftRootCause | None:
+    """Drifted features ranked by the champion's permutation importance x drift effect (None without an
+    importance: no model or holdout to fit it on)."""
+    if importance is None or result.status == "insufficient_data":
+        return None
+    return rank_drift(importance, result.features, top=3, barely_used_share=0.05)
+
+
 def is_breach(result: DatasetDriftResult) -> bool:
-    return result.status == "drift" or (result.status != "insufficient_data" and result.prediction_drift)
+    """Drift of the dataset or of the predictions, or a data-quality breach (a surge of missing values is
+    the most common production incident: a broken upstream join)."""
+    if result.status == "insufficient_data":
+        return bool(result.data_quality)
+    return result.status == "drift" or result.prediction_drift or bool(result.data_quality)
 
 
 def excess(f: Any) -> float | None:
@@ -113,8 +126,11 @@ def outcome(
     lo: datetime,
     hi: datetime,
     timings_ms: dict[str, float],
+    cause: DriftRootCause | None = None,
 ) -> Outcome:
-    """The drift run of a decided window: its summary, headline, alert details and per-feature rows."""
+    """The drift run of a decided window: its summary, headline, alert details and per-feature rows;
+    with the champion's importance (`cause`) the headline and the details lead with the drift that
+    matters to this model."""
     name, version = window.model_name, window.model_version
     breach = is_breach(result)
     drifted = [f for f in result.features if f.is_drift]
@@ -139,8 +155,15 @@ def outcome(
             if result.multivariate is not None and result.multivariate.is_drift
             else ""
         )
+        + "".join(
+            f"; data quality: {f.name}: {f.reason}" for f in result.features if f.status == "data_quality"
+        )
     )
+    if cause is not None and breach:
+        headline = f"{cause.sentence} {headline}"
+    lead = {"root_cause": cause.sentence, "root_cause_ranking": cause.to_dict()} if cause is not None else {}
     details = {
+        **lead,
         "window": {"start": lo.isoformat(), "end": hi.isoformat()},
         "n_rows": data.n_rows,
         "drift_share": result.drift_share,
@@ -150,6 +173,7 @@ def outcome(
         "drifted": detail_features,
     }
     summary = {
+        "root_cause": cause.to_dict() if cause is not None else None,
         **result.to_dict(),
         "message": headline if breach else f"No drift on {name} version {version}",
         "window": window.describe(),

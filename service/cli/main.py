@@ -139,7 +139,12 @@ def serve(
     import uvicorn
 
     from service.db.engine import DatabaseNotMigrated, ensure_migrated, get_engine
+    from service.model_settings import ModelsFileError, load_models
 
+    try:
+        load_models(get_settings())  # a bad models file: exit 2 naming the key, before any work
+    except ModelsFileError as exc:
+        _fail(str(exc))
     try:
         ensure_migrated(get_engine())
     except DatabaseNotMigrated as exc:

@@ -38,6 +38,17 @@ def test_serve_refuses_an_unmigrated_database(data_dir: Path) -> None:
     assert "driftloop db upgrade" in result.output
 
 
+def test_serve_refuses_a_bad_models_file_naming_the_key(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (data_dir / "models.toml").write_text("[models.fraud]\nbreach_k = 2\nbrech_m = 3\n")
+    monkeypatch.setenv("DRIFTLOOP_MODELS_FILE", str(data_dir / "models.toml"))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 2
+    assert "[models.fraud] unknown key 'brech_m' (did you mean 'breach_m'?)" in result.output
+
+
 def test_upgrade_bootstrap_and_reference_set(data_dir: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     boot = runner.invoke(app, ["bootstrap", "--rows", "800"])

@@ -80,8 +80,38 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Breaching checks among the last M that open an episode."
     )
     breach_m: int = Field(default=3, ge=1, description="Checks considered for opening/closing an episode.")
-    performance_metric: str = Field(default="accuracy", description="Metric watched for degradation.")
-    performance_tolerance: float = Field(default=0.05, ge=0, description="Allowed drop before a breach.")
+    performance_metric: str = Field(
+        default="",
+        description="Metric watched for degradation and gated on in retrains; empty = by the model's task "
+        "(accuracy for a classifier, rmse for a regressor).",
+    )
+    performance_tolerance: float = Field(
+        default=0.05, ge=0, description="Allowed drop before a breach, for metrics without an evidence test."
+    )
+    performance_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="Alpha of the one-sided test of a window against the baseline."
+    )
+    performance_min_effect: float | None = Field(
+        default=None,
+        ge=0,
+        description="Smallest loss that breaches; empty = by metric (0.02 absolute for accuracy / roc_auc, "
+        "10% relative for rmse / mae / log_loss).",
+    )
+    target_column: str = Field(
+        default="",
+        description="Target (label) column of reference data; empty = the first of target, label, y, "
+        "class, outcome.",
+    )
+    estimated_performance: bool = Field(
+        default=True,
+        description="Estimate performance without labels (CBPE / DLE) on every drift window (docs/estimation.md).",
+    )
+    estimated_min_effect: float = Field(
+        default=0.02, ge=0, description="Smallest estimated loss that breaches (absolute; relative for rmse / mae)."
+    )
+    estimated_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="Alpha of the one-sided test of an estimate against its baseline."
+    )
     embedded_scheduler: bool = Field(default=True, description="Run the scheduler inside `driftloop serve`.")
     lease_seconds: float = Field(default=60.0, gt=0, description="Lifetime of a scheduler job lease.")
 
@@ -105,6 +135,11 @@ class Settings(BaseSettings):
 
     # retraining
     retrain_on_episode: bool = Field(default=True, description="An opening episode triggers a retrain.")
+    retrain_on_estimated: bool = Field(
+        default=False,
+        description="An estimated-performance episode may trigger a retrain, once `retrain_min_rows` labels "
+        "of the traffic since its breach exist.",
+    )
     retrain_cooldown_seconds: float = Field(default=600.0, ge=0, description="Minimum gap between retrains.")
     retrain_daily_budget: int = Field(default=6, ge=0, description="Automatic retrains per day.")
     retrain_data_policy: Literal["recent", "reference_plus_recent"] = Field(
@@ -128,6 +163,12 @@ class Settings(BaseSettings):
         "reconciled with MLflow: its worker died.",
     )
     retrain_recipe: str = Field(default="", description="'module:function' returning an estimator.")
+    automation_hold_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="After a manual rollback the loop stays paused this long (0: until resumed, "
+        "POST /v1/automation).",
+    )
 
     # lifecycle of the prediction log (service/lifecycle/)
     retention_days: int = Field(

@@ -79,6 +79,11 @@ class ReferenceProfileRow(SQLModel, table=True):
     profile: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     sample: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=_ts())
+    # roles: the task comes from the model (retrain/task.py), the target column is named by the user
+    task: str | None = Field(default=None, max_length=20)
+    target: str | None = Field(default=None, max_length=200)
+    # the version's performance baseline (detectors.performance_evidence.Baseline as JSON), if known
+    baseline: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
 
 class DriftRun(SQLModel, table=True):
@@ -272,3 +277,16 @@ class RetentionPurge(SQLModel, table=True):
     labeled_deleted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
     last_created_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(sa_column=_ts())
+
+
+class AutomationState(SQLModel, table=True):
+    """Whether the automatic loop may promote for a model: a manual rollback pauses it until a person
+    resumes it (or `automation_hold_seconds` pass)."""
+
+    __tablename__ = "automation_states"
+
+    model_name: str = Field(primary_key=True, max_length=200)
+    state: str = Field(max_length=20)  # paused | active
+    reason: str = Field(default="", max_length=500)
+    changed_by: str = Field(default="", max_length=200)
+    changed_at: datetime = Field(sa_column=_ts())

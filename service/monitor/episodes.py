@@ -6,6 +6,9 @@ scheduled runs (status drift / no_drift; insufficient_data and no_reference say 
 its event are written in the transaction of the run that caused them, and the scheduler's lease serializes
 runs of one model, so each transition happens exactly once; a partial unique index (`uq_episodes_one_open`)
 refuses a second open episode of one model and kind even if that serialization ever failed.
+
+A *decisive* run (a performance window whose evidence alone settles it: p < 1e-6 and at least three times
+the minimum effect) opens the episode on that window without waiting for K of M.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ DECISIVE = ("drift", "no_drift")
 EVENT_TYPES = {
     "drift": ("drift.detected", "drift.resolved"),
     "performance": ("performance.degraded", "performance.recovered"),
+    # label-free estimates (service/monitor/estimated.py): an early warning, labels stay the judge
+    "estimated_performance": ("performance.estimated_degraded", "performance.estimated_recovered"),
 }
 
 #: Called after the commit that opened / closed an episode (the retrain trigger registers here).
@@ -82,6 +87,7 @@ def evaluate(
     *,
     headline: str,
     details: dict[str, Any],
+    decisive: bool = False,
 ) -> Transition:
     """Apply the K-of-M rule after `run` was added (flushed) to `session`; the caller commits."""
     assert run.id is not None
@@ -93,8 +99,11 @@ def evaluate(
     rule = {"k": settings.breach_k, "m": settings.breach_m, "breaching": breaches, "considered": len(window)}
     current = open_episode(session, run.model_name, run.kind)
     opened_type, closed_type = EVENT_TYPES[run.kind]
-    if current is None and run.is_breach and breaches >= settings.breach_k:
-        first = min((r for r in window if r.is_breach), key=lambda r: (r.window_end, r.id or 0))
+    decisive = decisive and run.is_breach
+    if current is None and run.is_breach and (decisive or breaches >= settings.breach_k):
+        # a decisive window opens on its own: the change is dated by it, not by older weak breaches
+        breaching = [run] if decisive else [r for r in window if r.is_breach]
+        first = min(breaching, key=lambda r: (r.window_end, r.id or 0))
         assert first.id is not None
         episode = Episode(
             model_name=run.model_name,
@@ -106,7 +115,12 @@ def evaluate(
         )
         session.add(episode)
         session.flush()
-        summary = f"{headline} ({breaches} of the last {len(window)} checks breached)"
+        why = "decisive evidence in one window" if decisive and breaches < settings.breach_k else (
+            f"{breaches} of the last {len(window)} checks breached"
+        )
+        summary = f"{headline} ({why})"
+        if decisive:
+            rule["decisive"] = True
         events.emit(
             session,
             type=opened_type,

@@ -1,8 +1,12 @@
-"""Realized performance of labeled predictions against a reference performance.
+"""Realized performance of a labeled window, and whether it breaches: decided by evidence.
 
-The reference value of the watched metric is the reference profile's `reference_performance` when it has
-the metric; otherwise the *baseline*: the first complete labeled window of the same model version (its
-run records `baseline: true`). A new champion therefore gets its own baseline.
+The task comes from the model (stored with the reference, `monitor/tasks.py`), and so does the watched
+metric (`DRIFTLOOP_PERFORMANCE_METRIC`, empty = accuracy / rmse by task). For a metric with an evidence test
+(accuracy, roc_auc, rmse, mae, log_loss) the window is compared with the version's baseline
+(`monitor/pooling.py`) by a one-sided test at `DRIFTLOOP_PERFORMANCE_ALPHA` with a minimum effect
+(`DRIFTLOOP_PERFORMANCE_MIN_EFFECT`): a breach needs both; a *decisive* breach (p < 1e-6 and 3x the minimum
+effect) opens the episode on its own window (`monitor/episodes.py`). Metrics without a test (f1, r2) keep
+the fixed tolerance against the reference metrics. The run stores the test, p-value and effect.
 """
 
 from __future__ import annotations
@@ -10,9 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import numpy as np
-import orjson
 
 from detectors.performance import (
     HIGHER_IS_BETTER,
@@ -22,148 +23,132 @@ from detectors.performance import (
     compare_performance,
     regression_metrics,
 )
+from detectors.performance_evidence import EVIDENCE_METRICS
 from service.config import Settings
 from service.db.tables import FeatureResult
+from service.monitor import evidence as ev_
+from service.monitor import pooling
 from service.monitor.reader import LabeledData
 from service.monitor.store import Outcome, finite, new_run
+from service.monitor.tasks import InvalidSetting, watched_metric
 from service.monitor.windows import Window
-
-REGRESSION_METRICS = ("rmse", "mae", "r2")
 
 
 @dataclass(frozen=True)
-class Realized:
-    task: str  # classification | regression
-    metric: str
-    metrics: dict[str, float]
+class Context:
+    """What a check of a window knows besides its rows."""
+
+    task: str | None  # from the model; None when it could not be told
+    state: pooling.State  # the baseline before this check
+    reference: dict[str, float] | None  # held-out metrics (tolerance rule of f1 / r2)
+    source: str
+    predicted_from: datetime | None = None  # first prediction time of the window's rows
 
 
-def _is_regression(labels: list[Any]) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels) and any(
-        isinstance(v, float) and not float(v).is_integer() for v in labels
-    )
+def guessed_task(labels: list[Any]) -> str:
+    """Only when the model's task is unknown: non-integer numeric labels mean regression."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels)
+    fractional = any(isinstance(v, float) and not float(v).is_integer() for v in labels)
+    return "regression" if numeric and fractional else "classification"
 
 
-def _positive_proba(probabilities: list[Any], positive: Any) -> np.ndarray | None:
-    key = str(positive)
-    values = []
-    for p in probabilities:
-        if not isinstance(p, dict) or key not in p:
-            return None
-        values.append(float(p[key]))
-    return np.array(values, dtype=np.float64)
-
-
-def _aligned(values: list[Any]) -> np.ndarray:
-    """Class labels as one numpy dtype scikit-learn accepts (int, bool or text)."""
-    if all(isinstance(v, bool) for v in values):
-        return np.array(values, dtype=bool)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return np.array(values, dtype=np.int64)
-    return np.array([orjson.dumps(v).decode() if isinstance(v, list | dict) else str(v) for v in values])
-
-
-def realized(data: LabeledData, metric: str) -> Realized:
-    """Metrics of the window; `metric` falls back to accuracy / rmse when it does not fit the task."""
-    if _is_regression(data.labels):
-        m = regression_metrics(np.array(data.labels, dtype=float), np.array(data.outputs, dtype=float))
-        return Realized("regression", metric if metric in REGRESSION_METRICS else "rmse", m)
-    truth, pred = _aligned(data.labels), _aligned(data.outputs)
-    if truth.dtype != pred.dtype:  # e.g. labels sent as 1 for outputs "1": compare as text
-        truth, pred = truth.astype(str), pred.astype(str)
-    labels = sorted({*truth.tolist(), *pred.tolist()})
-    proba = _positive_proba(data.probabilities, labels[-1]) if len(labels) == 2 else None
+def all_metrics(task: str, a: ev_.WindowArrays) -> dict[str, float]:
+    if task == "regression":
+        return regression_metrics(a.truth, a.pred)
+    proba = a.proba[:, -1] if a.proba is not None and a.labels and len(a.labels) == 2 else None
     try:
-        m = classification_metrics(truth, pred, proba=proba, labels=labels)
+        return classification_metrics(a.truth, a.pred, proba=proba, labels=a.labels)
     except ValueError:  # probabilities that do not fit the labels: the label metrics still hold
-        m = classification_metrics(truth, pred, labels=labels)
-    chosen = metric if metric in m and metric not in REGRESSION_METRICS else "accuracy"
-    return Realized("classification", chosen, m)
-
-
-def compare(
-    current: Realized, reference: dict[str, float], tolerance: float, n_rows: int | None = None
-) -> PerformanceResult | None:
-    if current.metric not in reference:
-        return None
-    assert current.metric in HIGHER_IS_BETTER + LOWER_IS_BETTER
-    return compare_performance(
-        current.metrics,
-        reference,
-        metric=current.metric,
-        tolerance=tolerance,
-        relative=current.metric in ("rmse", "mae"),
-        n_current=n_rows,
-    )
+        return classification_metrics(a.truth, a.pred, labels=a.labels)
 
 
 def outcome(
-    data: LabeledData,
-    window: Window,
-    s: Settings,
-    reference: dict[str, float] | None,
-    source: str,
-    *,
-    n: int,
-    lo: datetime,
-    hi: datetime,
+    data: LabeledData, window: Window, s: Settings, ctx: Context, *, n: int, lo: datetime, hi: datetime
 ) -> Outcome:
-    """The performance run of a labeled window against its reference metrics (or its baseline)."""
-    current = realized(data, s.performance_metric)
-    compared = compare(current, reference, s.performance_tolerance, n_rows=n) if reference else None
-    baseline = compared is None and window.mode in ("rows", "time")
+    """The performance run of a labeled window against its baseline."""
+    task = ctx.task or guessed_task(data.labels)
+    name, version = window.model_name, window.model_version
+    try:
+        metric = watched_metric(s, task)
+    except InvalidSetting as exc:  # a wrong setting is shown, never a crash loop
+        invalid: dict[str, Any] = {"window": window.describe(), "task": task}
+        invalid["message"] = f"not checked: {exc}"
+        return Outcome(new_run(status="invalid_setting", n_rows=n, start=lo, end=hi, summary=invalid))
+    a = ev_.arrays(data, task)
+    metrics = all_metrics(task, a)
+    value = metrics.get(metric, float("nan"))
     summary: dict[str, Any] = {
         "window": window.describe(),
-        "task": current.task,
-        "metric": current.metric,
-        "metrics": current.metrics,
-        "reference_metrics": reference,
-        "reference_source": source,
-        "baseline": baseline,
-        "performance": compared.to_dict() if compared else None,
-    }
-    name, version, metric = window.model_name, window.model_version, current.metric
-    value = current.metrics[current.metric]
-    if compared is None:
-        summary["message"] = (
-            f"baseline of {name} version {version}: {metric} {value:.4f}; later windows compare with it"
-            if baseline
-            else f"{metric} {value:.4f}; no baseline yet to compare with"
-        )
-    elif compared.is_drift:
-        summary["message"] = (
-            f"Performance of {name} version {version} degraded: {metric} {value:.4f} vs reference "
-            f"{compared.reference:.4f} (worst acceptable {compared.threshold:.4f}, "
-            f"{abs(compared.value - compared.threshold):.4f} past it)"
-        )
-    else:
-        summary["message"] = f"{metric} {value:.4f} within tolerance of reference {compared.reference:.4f}"
-    breach = bool(compared is not None and compared.is_drift)
-    run = new_run(
-        status=compared.status if compared else "no_drift",
-        n_rows=data.n_rows,
-        start=lo,
-        end=hi,
-        summary=summary,
-        is_breach=breach,
-    )
-    result = FeatureResult(
-        run_id=0,
-        feature=metric,
-        kind="metric",
-        method="performance",
-        statistic=finite(value),
-        threshold=finite(compared.threshold) if compared else None,
-        is_drift=breach,
-        status=compared.status if compared else "no_drift",
-    )
-    details = {
+        "task": task,
+        "task_source": "model" if ctx.task else "label values (the model's task is unknown)",
         "metric": metric,
-        "value": value,
-        "reference": compared.reference if compared else None,
-        "threshold": compared.threshold if compared else None,
-        "delta": compared.delta if compared else None,
-        "n_rows": data.n_rows,
-        "window": {"start": run.window_start.isoformat(), "end": run.window_end.isoformat()},
+        "metrics": metrics,
+        "reference_metrics": ctx.reference,
+        "reference_source": ctx.source,
+        "predicted_from": ctx.predicted_from.isoformat() if ctx.predicted_from else None,
+        "baseline": False,
+        "evidence": None,
+        "performance": None,
     }
-    return Outcome(run, [result], summary["message"], details)
+    details: dict[str, Any] = {"metric": metric, "value": value, "n_rows": data.n_rows}
+    breach, decisive, status, threshold = False, False, "no_drift", None
+    if metric in EVIDENCE_METRICS:
+        own = ev_.window_baseline(metric, a)
+        summary["baseline_state"], summary["window_baseline"] = ctx.state, own.to_dict()
+        base = pooling.baseline_of(ctx.state)
+        if base is None or base.metric != metric:
+            summary["baseline"] = True
+            summary["message"] = (
+                f"baseline of {name} version {version}: {metric} {value:.4f} on {data.n_rows} rows; "
+                "later windows are tested against it"
+            )
+        else:
+            found = ev_.evidence(
+                metric, a, base, alpha=s.performance_alpha, min_effect=s.performance_min_effect
+            )
+            summary["evidence"] = found.to_dict()
+            breach, decisive, status = found.is_breach, found.is_decisive, found.status
+            threshold = found.min_effect
+            details.update(
+                test=found.test, p_val=found.p_val, effect=found.effect, min_effect=found.min_effect,
+                alpha=found.alpha, baseline=found.baseline, decisive=decisive,
+            )  # fmt: skip
+            head = f"Performance of {name} version {version} degraded: " if breach else ""
+            summary["message"] = head + found.summary
+    else:
+        compared = _tolerance(metric, metrics, ctx.reference, s.performance_tolerance, n)
+        summary["performance"] = compared.to_dict() if compared else None
+        if compared is None:
+            summary["message"] = f"{metric} {value:.4f}; no reference {metric} to compare with"
+        else:
+            breach, status, threshold = compared.is_drift, compared.status, compared.threshold
+            summary["message"] = (
+                f"Performance of {name} version {version} degraded: {metric} {value:.4f} vs reference "
+                f"{compared.reference:.4f} (worst acceptable {compared.threshold:.4f})"
+                if breach
+                else f"{metric} {value:.4f} within tolerance of reference {compared.reference:.4f}"
+            )
+            details.update(reference=compared.reference, threshold=compared.threshold)
+    run = new_run(status=status, n_rows=data.n_rows, start=lo, end=hi, summary=summary, is_breach=breach)
+    details["window"] = {"start": run.window_start.isoformat(), "end": run.window_end.isoformat()}
+    result = FeatureResult(
+        run_id=0, feature=metric, kind="metric", method=str(details.get("test", "performance"))[:40],
+        statistic=finite(value),
+        threshold=finite(threshold), p_val=finite(details.get("p_val")), is_drift=breach, status=status,
+    )  # fmt: skip
+    return Outcome(run, [result], summary["message"], details, decisive=decisive)
+
+
+def _tolerance(
+    metric: str, metrics: dict[str, float], reference: dict[str, float] | None, tolerance: float, n: int
+) -> PerformanceResult | None:
+    if not reference or metric not in reference or metric not in metrics:
+        return None
+    assert metric in HIGHER_IS_BETTER + LOWER_IS_BETTER
+    return compare_performance(
+        metrics, reference, metric=metric, tolerance=tolerance, relative=metric in ("rmse", "mae"),
+        n_current=n,
+    )  # fmt: skip
+
+
+__all__ = ["Context", "all_metrics", "guessed_task", "outcome"]

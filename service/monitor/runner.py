@@ -18,7 +18,9 @@ from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.db.tables import DriftRun, utcnow
-from service.monitor import catchup, drift, performance, windows
+from detectors.importance import ModelImportance
+from service.monitor import catchup, drift, estimated, performance, pooling, windows
+from service.monitor.estimators import estimators_for
 from service.monitor.reader import read_drift_window, read_labeled_window
 from service.monitor.references import ReferenceSource, StoredReference, load_reference
 from service.monitor.store import Outcome, find_run, new_run, save
@@ -124,7 +126,27 @@ class Monitor:
         run.started_at, run.finished_at = started, utcnow()
         run.duration_ms = (time.perf_counter() - t0) * 1000.0
         stored, _ = save(self.engine, self.settings, outcome)
+        if window.kind == "drift" and self.settings.estimated_performance:
+            self._estimated(window, trigger)
         return stored
+
+    def _estimated(self, window: windows.Window, trigger: str) -> None:
+        """The window's label-free performance estimate (monitor/estimated.py); its failure never
+        undoes or stops the drift check."""
+        try:
+            estimated.check_estimated(
+                self.engine, self.settings, window, trigger=trigger, references=self.references
+            )
+        except Exception:
+            log.exception("estimated performance of window %s failed", window.key)
+
+    def _importance(self, ref: StoredReference) -> ModelImportance | None:
+        try:
+            found = estimators_for(self.engine, ref, self.references)
+        except Exception:  # root cause is extra: the drift run stands without it
+            log.exception("importance of %s v%s unavailable", ref.model_name, ref.model_version)
+            return None
+        return found.importance if found is not None else None
 
     # ----- the two checks -----------------------------------------------------------------------------
 
@@ -134,6 +156,7 @@ class Monitor:
             model_name=window.model_name,
             model_version=window.model_version,
             registry=self.references,
+            target=self.settings.target_column or None,
         )
 
     def _counted(self, window: windows.Window) -> tuple[int, datetime, datetime]:
@@ -180,9 +203,10 @@ class Monitor:
         )
         t_decide = time.perf_counter()
         result = drift.decide(prof, data, opts)
+        cause = drift.root_cause(self._importance(ref), result)
         t_end = time.perf_counter()
         timings = {"read": (t_decide - t_read) * 1000.0, "decide": (t_end - t_decide) * 1000.0}
-        return drift.outcome(ref, prof, result, data, window, lo=lo, hi=hi, timings_ms=timings)
+        return drift.outcome(ref, prof, result, data, window, lo=lo, hi=hi, timings_ms=timings, cause=cause)
 
     def _performance(self, window: windows.Window) -> Outcome:
         s = self.settings
@@ -194,17 +218,19 @@ class Monitor:
                 f"{n} labeled rows in the window; at least {s.min_window_rows} needed",
             )
         data = read_labeled_window(self.engine, window)
-        reference, source = self._reference_performance(window)
-        return performance.outcome(data, window, s, reference, source, n=n, lo=lo, hi=hi)
+        return performance.outcome(data, window, s, self._context(window), n=n, lo=lo, hi=hi)
 
-    def _reference_performance(self, window: windows.Window) -> tuple[dict[str, float] | None, str]:
+    def _context(self, window: windows.Window) -> performance.Context:
+        """The model's task, the baseline carried by the version's last check (else its stored one) and
+        when the window's rows were predicted (a retrain after a change trains from there)."""
         try:
             ref = self._reference(window)
         except Exception as exc:  # the registry being down must not stop performance monitoring
             log.warning("reference of %s v%s unavailable: %s", window.model_name, window.model_version, exc)
             ref = None
-        if ref is not None and ref.profile.reference_performance:
-            return dict(ref.profile.reference_performance), "reference_profile"
+        held_out = ref.profile.reference_performance if ref else None
+        reference = dict(held_out) if held_out else None
+        state = pooling.initial(ref.baseline if ref else None)
         with Session(self.engine) as session:
             stmt = (
                 select(DriftRun)
@@ -215,10 +241,19 @@ class Monitor:
                     DriftRun.trigger == "schedule",
                     col(DriftRun.status).in_(("drift", "no_drift")),
                 )
-                .order_by(col(DriftRun.window_end), col(DriftRun.id))
+                .order_by(col(DriftRun.window_end).desc(), col(DriftRun.id).desc())
+                .limit(1)
             )
-            for row in session.exec(stmt):
-                summary = orjson.loads(row.summary)
-                if summary.get("baseline"):
-                    return dict(summary["metrics"]), f"baseline_run:{row.id}"
-        return None, "none"
+            last = session.exec(stmt).first()
+        if last is not None:
+            state = orjson.loads(last.summary).get("baseline_next") or state
+        with self.engine.connect() as conn:
+            rows = windows.select_window(window, [windows.P.c.created_at.label("t")]).subquery()
+            first = conn.execute(sa.select(sa.func.min(rows.c.t))).scalar_one_or_none()
+        return performance.Context(
+            task=ref.task if ref else None,
+            state=state,
+            reference=reference,
+            source="reference_profile" if reference else "none",
+            predicted_from=first,
+        )

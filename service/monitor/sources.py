@@ -32,6 +32,30 @@ class RegistryReferences:
             return None
         return data if isinstance(data, pd.DataFrame) else None
 
+    def input_columns(self, name: str, version: str) -> list[str]:
+        """The signature's input columns: exactly the features a reference profiles."""
+        return [c.name for c in self.registry.input_schema(name, version)]
+
+    def task(self, name: str, version: str) -> str | None:
+        from service.monitor.tasks import model_task
+
+        return model_task(self.registry, name, version)
+
+    def load_holdout(self, name: str, version: str) -> pd.DataFrame | None:
+        """The version's labeled holdout (bootstrap and retrain log one), or None: what the label-free
+        estimators are fitted on (service/monitor/estimators.py)."""
+        from retrain.errors import ModelNotFound
+
+        try:
+            data = self.registry.load_holdout(name, version)
+        except ModelNotFound:
+            return None
+        return data if isinstance(data, pd.DataFrame) else None
+
+    def load_estimator(self, name: str, version: str) -> object:
+        """The version's scikit-learn estimator (`predict_proba` works)."""
+        return self.registry.load_estimator(name, version)
+
     def version_metrics(self, name: str, version: str) -> dict[str, float]:
         run_id = self.registry.get_version(name, version).run_id
         metrics: dict[str, float] = self.registry.run_metrics(run_id) if run_id else {}

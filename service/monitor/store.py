@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service.codec import dumps
+from detectors.performance_evidence import Baseline
+from service.codec import dumps, loads
 from service.config import Settings
 from service.db.tables import DriftRun, FeatureResult, utcnow
-from service.monitor import episodes
+from service.monitor import episodes, pooling
 
 log = logging.getLogger("driftloop.monitor")
 
@@ -30,6 +31,8 @@ class Outcome:
     features: list[FeatureResult] = field(default_factory=list)
     headline: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: evidence so strong that this window alone opens the episode (performance runs)
+    decisive: bool = False
 
 
 def find_run(engine: sa.Engine, key: str) -> DriftRun | None:
@@ -48,7 +51,11 @@ def save(engine: sa.Engine, settings: Settings, outcome: Outcome) -> tuple[Drift
             for result in outcome.features:
                 result.run_id = run.id
                 session.add(result)
-            episodes.evaluate(session, run, settings, headline=outcome.headline, details=outcome.details)
+            transition = episodes.evaluate(
+                session, run, settings, headline=outcome.headline, details=outcome.details,
+                decisive=outcome.decisive,
+            )  # fmt: skip
+            _pool(run, transition, settings)
             session.commit()
         except sa.exc.IntegrityError:
             session.rollback()
@@ -58,6 +65,22 @@ def save(engine: sa.Engine, settings: Settings, outcome: Outcome) -> tuple[Drift
             log.info("window %s was already checked (run %s)", run.window_key, existing.id)
             return existing, False
     return run, True
+
+
+def _pool(run: DriftRun, transition: episodes.Transition, settings: Settings) -> None:
+    """The baseline after a performance check (pooling knows whether an episode is open now)."""
+    if run.kind != "performance" or run.trigger != "schedule":
+        return
+    summary = loads(run.summary)
+    state, window = summary.get("baseline_state"), summary.get("window_baseline")
+    if state is None or window is None:
+        return
+    episode = transition.episode
+    is_open = episode is not None and episode.status == "open"
+    summary["baseline_next"] = pooling.advance(
+        state, Baseline.from_dict(window), episode_open=is_open, m=settings.breach_m
+    )
+    run.summary = dumps(summary)
 
 
 def finite(value: float | None) -> float | None:

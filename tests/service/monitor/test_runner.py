@@ -153,7 +153,8 @@ def test_concept_drift_degrades_performance(
     assert summaries[0]["baseline"] is True and summaries[0]["metric"] == "accuracy"
     assert not runs[1].is_breach
     assert runs[2].is_breach and runs[3].is_breach
-    assert summaries[2]["performance"]["value"] < summaries[0]["metrics"]["accuracy"] - 0.05
+    assert summaries[2]["evidence"]["value"] < summaries[0]["metrics"]["accuracy"] - 0.05
+    assert summaries[2]["evidence"]["test"] == "fisher_exact" and summaries[2]["evidence"]["p_val"] < 0.01
     assert "degraded" in summaries[2]["message"]
     assert [e.type for e in events_of(engine, model)] == ["performance.degraded"]
     (episode,) = episodes_of(engine, model)

@@ -1,6 +1,7 @@
 """Which scheduled windows to check now: every complete window, oldest first, a bounded number per tick.
 
-A series is the windows of one (kind, model, version, mode, size); a window is checked when its
+Drift row blocks follow each other in commit order (monitor/chain.py). For the other windows:
+a series is the windows of one (kind, model, version, mode, size); a window is checked when its
 deterministic key is in `drift_runs`. The monitor keeps a frontier per series (every window below it is
 checked), so a tick reads only the keys from there on. A cold frontier starts at the first window of the
 series this store ever checked (older ones predate the monitor and are not back-filled), else at the
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from service.db.tables import DriftRun
+from service.monitor.chain import Due, chained_blocks
 from service.monitor.windows import (
     SETTLE_SECONDS,
     Window,
@@ -25,7 +27,6 @@ from service.monitor.windows import (
     count_rows,
     make_key,
     max_seq,
-    resolve_blocks,
     row_block,
     time_bucket,
     time_column,
@@ -34,12 +35,6 @@ from service.monitor.windows import (
 
 R = DriftRun.__table__  # type: ignore[attr-defined]
 _CHUNK = 500  # keys per IN (...) lookup
-
-
-@dataclass(frozen=True)
-class Due:
-    windows: list[Window]  # to check now, oldest first
-    backlog: int  # complete windows after these that may still be unchecked (left for later ticks)
 
 
 def checked_keys(conn: sa.Connection, keys: list[str]) -> set[str]:
@@ -83,6 +78,11 @@ def due_windows(
     """The complete windows to check now: the oldest `limit` unchecked ones, or with `latest` = M the
     newest min(M, limit) after the last checked one. Drift row blocks come resolved to their `seq` range,
     drift time buckets with the `seq_horizon` committed now."""
+    if kind == "drift" and mode == "rows":
+        return chained_blocks(
+            conn, model_name=model_name, model_version=model_version, rows=rows, limit=limit, latest=latest,
+            frontiers=frontiers,
+        )  # fmt: skip
     make: Callable[[int], Window]
     if mode == "rows":
         first, last = 0, count_rows(conn, kind, model_name, model_version) // rows - 1
@@ -132,9 +132,7 @@ def due_windows(
     due = [make(i) for i in picked]
     if due and skipped:
         due[0] = replace(due[0], skipped=skipped)
-    if kind == "drift" and mode == "rows":
-        due = resolve_blocks(conn, due)
-    elif kind == "drift" and due:
+    if kind == "drift" and due:
         horizon = max_seq(conn, model_name, model_version)
         due = [replace(w, seq_horizon=horizon) for w in due]
     backlog = last - picked[-1] if picked else 0

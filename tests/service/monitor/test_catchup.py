@@ -68,3 +68,28 @@ def test_sampling_is_opted_into_and_says_what_it_skipped(
     log_traffic(engine, demo_estimator, n_rows=5 * ROWS, offset=10 * ROWS, model=model)
     runs = Monitor(s, engine, champion_version=lambda _: "1").run_due("drift")
     assert [(_window(r)["index"], _window(r)["skipped_windows"]) for r in runs] == [(12, 2), (13, 0), (14, 0)]
+
+
+def test_blocks_follow_the_last_checked_one_when_its_rows_are_deleted(
+    engine: sa.Engine, database_url: str, demo_estimator: Pipeline
+) -> None:
+    model = unique_model()
+    s = settings(database_url, model, window_rows=ROWS)
+    log_traffic(engine, demo_estimator, n_rows=3 * ROWS, offset=0, model=model)
+    checked = Monitor(s, engine, champion_version=lambda _: "1").run_due("drift")
+    assert [_window(r)["index"] for r in checked] == [0, 1, 2]
+    # retention deletes rows of checked windows (here: 300 of the first two blocks)
+    cutoff = _window(checked[1])["last_seq"]
+    with engine.begin() as conn:
+        deleted = conn.execute(
+            sa.text("DELETE FROM predictions WHERE model_name = :m AND seq <= :s AND seq % 4 <> 0"),
+            {"m": model, "s": cutoff},
+        ).rowcount
+    assert deleted == 300
+    log_traffic(engine, demo_estimator, n_rows=2 * ROWS, offset=3 * ROWS, model=model)
+    runs = Monitor(s, engine, champion_version=lambda _: "1").run_due("drift")  # a cold monitor too
+    windows = [_window(r) for r in runs]
+    assert [w["index"] for w in windows] == [3, 4]
+    assert windows[0]["first_seq"] == _window(checked[2])["last_seq"] + 1  # nothing skipped, nothing twice
+    assert windows[1]["first_seq"] == windows[0]["last_seq"] + 1
+    assert all(r.n_rows == ROWS for r in runs)

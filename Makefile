@@ -9,7 +9,7 @@ PORT ?= 8000
 export DRIFTLOOP_REQUIRE_PG ?= 1
 export DRIFTLOOP_REQUIRE_BROWSER ?= 1
 
-.PHONY: install install-runtime run test lint unit bench-serve bench-load bench-detectors bench-monitor bench-loop demo test-slow clean
+.PHONY: install install-runtime run test lint unit bench-serve bench-load bench-detectors bench-monitor bench-loop bench-retention demo test-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ bench-monitor: install
 
 bench-loop: install
 	$(BIN)/python -m bench.loop
+
+bench-retention: install  # ROWS=10000000 by default; fewer for a quick look
+	$(BIN)/python -m bench.retention --rows $(or $(ROWS),10000000)
 
 demo: install-runtime  # migrates and bootstraps its own scratch folder (data/demo)
 	$(BIN)/driftloop demo

@@ -157,7 +157,24 @@ def stream_chunks(engine: sa.Engine, request: ExportRequest, chunk_rows: int) ->
         stmt = select_rows(request).execution_options(stream_results=True, yield_per=chunk_rows)
         result = conn.execute(stmt)
         try:
-            yield from result.partitions(chunk_rows)
+            if conn.dialect.name != "postgresql":
+                yield from result.partitions(chunk_rows)
+                return
+            # psycopg already returns aware datetimes: plain DBAPI tuples skip SQLAlchemy's per-row work
+            # (the buffered server-side cursor may hold a row fetched ahead: take it through the public API)
+            first = result.fetchone()
+            if first is None:
+                return
+            chunk: list[Any] = [tuple(first)]
+            while True:
+                more = result.cursor.fetchmany(chunk_rows - len(chunk))
+                chunk.extend(more)
+                if len(chunk) >= chunk_rows or not more:
+                    if chunk:
+                        yield chunk
+                    if not more:
+                        return
+                    chunk = []
         finally:
             result.close()
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from service.config import Settings
 from service.db.tables import (
@@ -218,8 +219,10 @@ def _eligible(
         .limit(limit)
     )
     if after is not None:
+        # the plain range lets the index start at the last batch (never re-walking deleted, unvacuumed rows)
         stmt = stmt.where(
-            sa.or_(P.c.created_at > after[0], sa.and_(P.c.created_at == after[0], P.c.id > after[1]))
+            P.c.created_at >= after[0],
+            sa.or_(P.c.created_at > after[0], sa.and_(P.c.created_at == after[0], P.c.id > after[1])),
         )
     return stmt
 
@@ -323,9 +326,9 @@ def delete_batch(
     n_labeled = 0
     if labeled:
         n_labeled = _rowcount(
-            conn.execute(sa.delete(F).where(F.c.prediction_id.in_([r.id for r in labeled])))
+            conn.execute(sa.delete(F).where(_among(conn, F.c.prediction_id, [r.id for r in labeled])))
         )
-    n_rows = _rowcount(conn.execute(sa.delete(P).where(P.c.id.in_(ids))))
+    n_rows = _rowcount(conn.execute(sa.delete(P).where(_among(conn, P.c.id, ids))))
     _count(conn, model_name, model_version, n_rows, n_labeled, rows[-1].created_at, now)
     report.deleted += n_rows
     report.labeled_deleted += n_labeled
@@ -333,6 +336,14 @@ def delete_batch(
     key = (model_name, model_version)
     report.per_version[key] = report.per_version.get(key, 0) + n_rows
     return rows[-1].created_at, rows[-1].id
+
+
+def _among(conn: sa.Connection, column: sa.ColumnElement[str], ids: list[str]) -> sa.ColumnElement[bool]:
+    """`column IN ids`; one array parameter on PostgreSQL (thousands of bound values cost more to send
+    and parse than the delete itself)."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.cast(sa.literal(ids, ARRAY(sa.Text())), ARRAY(sa.Text())))
+    return column.in_(ids)
 
 
 def _rowcount(result: sa.CursorResult[Any]) -> int:

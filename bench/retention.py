@@ -1,0 +1,285 @@
+"""`make bench-retention`: the prediction log's lifecycle on PostgreSQL at scale.
+
+1. N predictions (default 10M, `--rows`) over 30 simulated days of one model version are generated in
+   PostgreSQL (`generate_series`; the demo model's 8 features as compact JSON, time-ordered ids, 10 % labeled)
+2. Baseline: `bench.load`'s 32 clients against a real `driftloop serve` for `--seconds`: p50/p99, errors.
+3. Rollups of the 30 days (the job that runs before retention deletes a day): time and rows/s.
+4. Retention of 20 days (`DRIFTLOOP_RETENTION_DAYS=20`, labeled rows too) in its own process while the same
+   load runs: rows deleted, rows/s, serving p50/p99 and errors against the baseline.
+5. Export of about 1M rows with `driftloop export` as a child process: wall time, rows/s, peak RSS.
+
+The client is Python threads (client-bound figures, see bench/load.py); what matters is the comparison of
+the two load runs on the same machine. The scratch database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench._fixtures import create_pg_database, drop_pg_database
+from bench.load import MODEL, LoadStats, Serve, load
+
+DAYS = 30
+CHUNK = 500_000
+# the demo model's features (retrain/synthetic.py), written compactly like orjson does
+FEATURES_SQL = (
+    'format(\'{"age":%s,"income":%s,"tenure_months":%s,"balance":%s,"num_products":%s,'
+    '"region":"%s","channel":"%s","plan":"%s"}\', round((18 + random() * 60)::numeric, 1), '
+    "round((15000 + random() * 120000)::numeric, 2), floor(random() * 120)::int, "
+    "round((random() * 50000)::numeric, 2), 1 + floor(random() * 4)::int, "
+    "(ARRAY['north','south','east','west'])[1 + floor(random() * 4)::int], "
+    "(ARRAY['web','app','branch'])[1 + floor(random() * 3)::int], "
+    "(ARRAY['basic','plus','premium'])[1 + floor(random() * 3)::int])"
+)
+
+
+def generate(url: str, rows: int, end: datetime, version: str) -> float:
+    """`rows` predictions evenly over the DAYS before `end`; returns seconds taken."""
+    from service.db.engine import make_engine
+
+    started = time.perf_counter()
+    engine = make_engine(url)
+    step_us = DAYS * 86400 * 1_000_000 / rows
+    begin = end - timedelta(days=DAYS)
+    insert = sa.text(
+        f"""
+        INSERT INTO predictions (id, created_at, model_name, model_version, features, output, probabilities,
+                                 latency_ms, endpoint)
+        SELECT lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '-'
+                   || substr(md5(i::text), 1, 23),
+               t, :model, :version, {FEATURES_SQL}, (i % 2)::text,
+               format('{{"0":%s,"1":%s}}', 0.4, 0.6), 1 + random() * 4, 'predict'
+        FROM (SELECT i, :begin + make_interval(secs => i * :step / 1e6) AS t
+              FROM generate_series(:lo, :hi) AS i) AS s
+        """
+    )
+    for lo in range(0, rows, CHUNK):
+        hi = min(rows, lo + CHUNK) - 1
+        with engine.begin() as conn:
+            conn.execute(
+                insert,
+                {"model": MODEL, "version": version, "begin": begin, "step": step_us, "lo": lo, "hi": hi},
+            )
+        print(f"  generated {hi + 1:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO feedback (prediction_id, label, received_at) "
+                "SELECT id, output, created_at + interval '1 hour' FROM predictions WHERE random() < 0.1"
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE predictions"))
+        conn.execute(sa.text("VACUUM ANALYZE feedback"))
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def table_bytes(url: str) -> tuple[int, int]:
+    from service.db.engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one())
+        size = int(conn.execute(sa.text("SELECT pg_total_relation_size('predictions')")).scalar_one())
+    engine.dispose()
+    return n, size
+
+
+def loaded(
+    serve: Serve, seconds: float | None, clients: int, during: list[str] | None = None
+) -> tuple[LoadStats, float]:
+    """Run the load for `seconds`, or for as long as the child process `during` runs."""
+    started = time.monotonic()
+    with load(serve.port, clients) as stats:
+        if during is None:
+            time.sleep(seconds or 0)
+        else:
+            time.sleep(5)  # the load reaches its steady state first
+            subprocess.run(during, check=True, env=serve.env)
+    return stats, time.monotonic() - started
+
+
+def line(label: str, stats: LoadStats, seconds: float) -> dict[str, float]:
+    out = {
+        "ok": stats.ok, "server_errors": stats.server_errors, "conn_errors": sum(stats.errors.values()),
+        "req_s": stats.ok / seconds, "p50_ms": stats.percentile(0.5), "p99_ms": stats.percentile(0.99),
+    }  # fmt: skip
+    print(
+        f"{label:22s} "
+        + " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items())
+    )
+    return out
+
+
+def retention_child(url: str, days: int, report_path: str) -> None:
+    """Body of the retention process (run by the benchmark in a child)."""
+    from service.config import Settings
+    from service.db.engine import make_engine
+    from service.lifecycle.retention import run_retention
+
+    settings = Settings(
+        database_url=url, window_kind="time", retention_days=days, labeled_retention_days=days,
+        retention_max_seconds=3600, retention_batch_rows=int(os.environ.get("BENCH_BATCH", "2000")),
+    )  # fmt: skip
+    engine = make_engine(url)
+    started = time.perf_counter()
+    report = run_retention(engine, settings, models=[MODEL])
+    elapsed = time.perf_counter() - started
+    Path(report_path).write_text(
+        json.dumps(
+            {
+                "deleted": report.deleted,
+                "batches": report.batches,
+                "seconds": elapsed,
+                "finished": report.finished,
+            }
+        )
+    )
+
+
+def export_child(env: dict[str, str], out: Path, since: datetime, until: datetime) -> dict[str, float]:
+    """`driftloop export`'s code in a fresh process (`--child-export`), which reports its own figures."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.retention",
+        "--child-export",
+        str(out),
+        since.isoformat(),
+        until.isoformat(),
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"export failed: {done.stderr}")
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def export_body(out: str, since: str, until: str) -> None:
+    """Body of the export process: the rows/s of the export itself; peak RSS of the whole process, and
+    the RSS before the export started (imports), so the export's own growth is visible."""
+    from service.config import get_settings
+    from service.db.engine import get_engine
+    from service.lifecycle.export import ExportRequest, export_parquet
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    request = ExportRequest(
+        get_settings().model_name, datetime.fromisoformat(since), datetime.fromisoformat(until)
+    )
+    started = time.perf_counter()
+    result = export_parquet(engine, request, Path(out))
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {
+        "rows": result.rows,
+        "seconds": elapsed,
+        "rows_s": result.rows / elapsed,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "file_mb": Path(out).stat().st_size / 1e6,
+        "columns": len(result.columns),
+    }
+    print(json.dumps(figures))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.retention", description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--seconds", type=float, default=60.0, help="baseline load duration")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--keep-days", type=int, default=20)
+    parser.add_argument("--export-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--child-retention", nargs=3, metavar=("URL", "DAYS", "REPORT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.child_retention:
+        url, days, path = args.child_retention
+        retention_child(url, int(days), path)
+        return 0
+
+    url = create_pg_database()
+    results: dict[str, object] = {"rows": args.rows}
+    try:
+        with tempfile.TemporaryDirectory(prefix="driftloop-retention-") as tmp:
+            root = Path(tmp)
+            serve = Serve.prepare(root, url, DRIFTLOOP_WINDOW_KIND="time")
+            end = datetime.now(UTC)
+            print(f"generating {args.rows:,} predictions over {DAYS} days ...", flush=True)
+            results["generate_s"] = generate(url, args.rows, end, version="1")
+            n, size = table_bytes(url)
+            results["table_bytes_per_row"] = size / n
+            print(f"  predictions: {n:,} rows, {size / 1e9:.2f} GB with indexes ({size / n:.0f} B/row)")
+
+            serve.start()
+            base, secs = loaded(serve, args.seconds, args.clients)
+            results["baseline"] = line("load alone", base, secs)
+
+            from service.db.engine import make_engine
+            from service.lifecycle.rollups import run_rollups
+
+            started = time.perf_counter()
+            days = run_rollups(make_engine(url))
+            rollup_s = time.perf_counter() - started
+            results["rollups"] = {"days": days, "seconds": rollup_s, "rows_s": n / rollup_s}
+            print(
+                f"rollups                {days} version-days in {rollup_s:.1f} s ({n / rollup_s:,.0f} rows/s)"
+            )
+
+            report_path = root / "retention.json"
+            child = [
+                sys.executable,
+                "-m",
+                "bench.retention",
+                "--child-retention",
+                url,
+                str(args.keep_days),
+                str(report_path),
+            ]
+            during, secs = loaded(serve, None, args.clients, during=child)
+            results["during_retention"] = line("load + retention", during, secs)
+            ret = json.loads(report_path.read_text())
+            ret["rows_s"] = ret["deleted"] / ret["seconds"]
+            results["retention"] = ret
+            print(f"retention              deleted {ret['deleted']:,} rows in {ret['batches']} batches, "
+                  f"{ret['seconds']:.1f} s ({ret['rows_s']:,.0f} rows/s)")  # fmt: skip
+            serve.servers.stop_all()
+
+            remaining = args.rows * args.keep_days // DAYS
+            span = timedelta(days=args.keep_days) * min(1.0, args.export_rows / max(remaining, 1))
+            since = end - timedelta(days=args.keep_days) + timedelta(hours=1)
+            exp = export_child(serve.env, root / "export.parquet", since, since + span)
+            results["export"] = exp
+            print(
+                f"export                 {exp['rows']:,} rows in {exp['seconds']:.1f} s "
+                f"({exp['rows_s']:,.0f} rows/s), peak RSS {exp['peak_rss_mb']:.0f} MB "
+                f"(after imports {exp['rss_before_mb']:.0f} MB), "
+                f"file {exp['file_mb']:.0f} MB"
+            )
+    finally:
+        drop_pg_database(url)
+    base_p99 = results["baseline"]["p99_ms"]  # type: ignore[index]
+    during_p99 = results["during_retention"]["p99_ms"]  # type: ignore[index]
+    errors = results["during_retention"]["server_errors"] + results["during_retention"]["conn_errors"]  # type: ignore[index]
+    print(f"p99 with retention / without: {during_p99 / base_p99:.2f} (target <= 1.10), errors {errors}")
+    print(json.dumps(results, default=float))
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

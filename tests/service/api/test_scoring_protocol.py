@@ -44,15 +44,41 @@ def _client(base: str) -> ScoringServerClient:
     return ScoringServerClient(parts.hostname, parts.port)
 
 
-def test_mlflow_client_scores_every_json_shape(live: tuple[str, str], fake_registry: FakeRegistry) -> None:
-    base, url = live
+@pytest.fixture
+def two_models(
+    tmp_path: Path, database_url: str, demo_estimator: Any
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The default model `demo` and a named model `churn` with another estimator, under uvicorn."""
+    from tests.support.core import train_demo_estimator
+    from tests.support.models import FakeRegistries
+
+    estimators = {"demo": demo_estimator, "churn": train_demo_estimator(n_rows=400, seed=7)}
+    registries = FakeRegistries(
+        {"demo": ({"1": estimators["demo"]}, "1"), "churn": ({"3": estimators["churn"]}, "3")}
+    )
+    settings = _settings(tmp_path, database_url).model_copy(update={"models": "churn"})
+    for base in serve(settings, registries):  # type: ignore[arg-type]
+        yield base, database_url, estimators
+
+
+@pytest.mark.parametrize("model", ["demo", "churn"])
+def test_mlflow_client_scores_every_json_shape(
+    two_models: tuple[str, str, dict[str, Any]], model: str
+) -> None:
+    """The default model at the root, a named one with the path given after the port: the client as is."""
+    base, url, estimators = two_models
+    parts = urlsplit(base)
+    client = ScoringServerClient(
+        parts.hostname, parts.port if model == "demo" else f"{parts.port}/models/{model}"
+    )
     before = count(url, "invocations")  # the PostgreSQL database is shared by the session
-    client = _client(base)
     client.wait_server_ready(timeout=10)
     assert client.get_version() == mlflow.__version__
-    records = sample_records(6, seed=3)
+    records = sample_records(40, seed=21)
     frame = pd.DataFrame(records, columns=list(FEATURES))
-    expected = fake_registry.estimators["1"].predict(frame).tolist()
+    expected = estimators[model].predict(frame).tolist()
+    other = estimators["churn" if model == "demo" else "demo"].predict(frame).tolist()
+    assert expected != other  # the answers show which model scored
     columns = list(FEATURES)
     payloads: list[object] = [
         frame,  # the client sends dataframe_split
@@ -70,7 +96,7 @@ def test_mlflow_client_scores_every_json_shape(live: tuple[str, str], fake_regis
     assert one["predictions"] == expected[:1]
     # params are accepted and ignored (scikit-learn models take none), as MLflow's sklearn flavor does
     assert client.invoke(frame, params={"threshold": 0.9})["predictions"] == expected
-    assert count(url, "invocations") - before == 6 * len(payloads) + 1 + 6
+    assert count(url, "invocations") - before == 40 * len(payloads) + 1 + 40
 
 
 def test_csv_and_parquet_bodies_score_like_json(live: tuple[str, str], fake_registry: FakeRegistry) -> None:

@@ -62,7 +62,8 @@ def measure(admin_url: str, n: int) -> dict[str, float]:
         upgrade(url)
         rows = prediction_rows(n)
         for start in range(0, n, GROUP):
-            insert_predictions(engine, rows=rows[start : start + GROUP])
+            with engine.begin() as conn:  # one group commit
+                insert_predictions(conn, rows=rows[start : start + GROUP])
         labels = [{"prediction_id": r["id"], "label": dumps(1), "received_at": utcnow()} for r in rows]
         with engine.begin() as conn:
             conn.execute(sa.insert(Feedback.__table__), labels)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -183,15 +183,17 @@ class RetentionReport:
     rollups: int = 0
     finished: bool = True  # False: stopped by the time budget, the next run continues
     per_version: dict[tuple[str, str], int] = field(default_factory=dict)
-    held: list[tuple[str, str]] = field(default_factory=list)  # live versions under row windows
+    held: list[tuple[str, str]] = field(default_factory=list)  # labeled rows kept (row windows)
 
 
 def row_windows_hold(settings: Settings, now: datetime, newest: datetime | None) -> bool:
-    """Row windows number a version's rows by position (service/monitor/windows.py): deleting rows of a
-    version still receiving traffic would shift the windows not yet checked, until the monitor counts
-    `retention_purges` into those positions. Until then, under `window_kind=rows`, only versions without
-    traffic for `retention_days` (no window will be cut from them again) are trimmed; time windows are fixed
-    buckets and every version is trimmed."""
+    """Whether a version's *labeled* rows stay. Drift row blocks chain over the commit sequence (each is
+    the N rows after the last checked block's last `seq`), so deleting checked rows never shifts them; but
+    performance row windows are still numbered by position in label-arrival order (service/monitor/
+    windows.py), so deleting labeled rows of a version still receiving traffic would shift the windows not
+    yet checked, until the monitor counts `retention_purges.labeled_deleted` into those positions. Until
+    then, under `window_kind=rows`, labeled rows are trimmed only from versions without traffic for
+    `retention_days`; time windows are fixed buckets and every row is trimmed."""
     if settings.window_kind != "rows" or newest is None:
         return False
     return newest >= now - timedelta(days=settings.retention_days)
@@ -385,9 +387,6 @@ def run_retention(
     for model_name, model_version in todo:
         with engine.connect() as conn:
             newest = newest_time(conn, model_name, model_version)
-            if row_windows_hold(settings, now, newest):
-                report.held.append((model_name, model_version))
-                continue
             b = bounds(
                 settings,
                 now,
@@ -397,6 +396,9 @@ def run_retention(
             )
         if b is None:
             continue
+        if row_windows_hold(settings, now, newest):
+            report.held.append((model_name, model_version))
+            b = replace(b, labeled_created=None)
         after: tuple[datetime, str] | None = None
         while True:
             with engine.begin() as conn:

@@ -216,12 +216,18 @@ def test_zero_days_keeps_everything(engine: sa.Engine, database_url: str) -> Non
     assert report.deleted == 0 and len(ids(engine, model)) == 6
 
 
-def test_row_windows_hold_live_versions_until_they_retire(engine: sa.Engine, database_url: str) -> None:
-    """Under window_kind=rows a version with recent traffic keeps its rows (positions must not shift)."""
+def test_row_windows_hold_labeled_rows_of_live_versions(engine: sa.Engine, database_url: str) -> None:
+    """Under window_kind=rows, performance windows count labeled rows by position: a version with recent
+    traffic keeps its labeled rows (unlabeled ones go: drift blocks chain over seq); a retired one loses
+    both."""
     live, retired = unique_model(), unique_model()
-    insert(engine, rows_at(live, 40, 5) + rows_at(live, 1, 1) + rows_at(retired, 40, 5))
-    report = run_retention(
-        engine, settings(database_url, window_kind="rows"), now=NOW, models=[live, retired]
-    )
+    old_live, old_retired = rows_at(live, 200, 6), rows_at(retired, 200, 6)
+    labels = {r["id"]: (1, r["created_at"]) for r in old_live[:3] + old_retired[:3]}
+    insert(engine, old_live + rows_at(live, 1, 1) + old_retired + rows_at(retired, 199, 1), labels)
+    s = settings(database_url, window_kind="rows")
+    report = run_retention(engine, s, now=NOW, models=[live, retired])
     assert report.held == [(live, "1")]
-    assert len(ids(engine, live)) == 6 and len(ids(engine, retired)) == 1
+    assert ids(engine, live) - {r["id"] for r in old_live} and {r["id"] for r in old_live[:3]} <= ids(
+        engine, live
+    )
+    assert len(ids(engine, live)) == 4 and len(ids(engine, retired)) == 1

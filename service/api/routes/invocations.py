@@ -9,7 +9,7 @@ from service.api.deps import require_client
 from service.api.routes._responses import errors
 from service.api.schemas.invocations import CONTENT_TYPE_JSON, CONTENT_TYPES, parse_body
 from service.runtime import Runtime
-from service.serving.scoring import Scorer, score
+from service.serving.scoring import score
 
 router = APIRouter(tags=["serving"], responses=errors(401, 403, 413, 415, 422, 503))
 
@@ -24,9 +24,11 @@ _BODY_DOC = {
 }
 
 
-async def invoke(request: Request, runtime: Runtime, scorer: Scorer) -> Response:
+async def invoke(request: Request, runtime: Runtime, model: str | None) -> Response:
+    """Score with the named model, or the default one (`model=None`)."""
     # No FastAPI dependencies on the hot path: solving them was a visible share of per-request CPU.
-    await require_client(request, runtime)
+    await require_client(request, runtime)  # before the model lookup: a 404 lists the served models
+    scorer = runtime.scorer if model is None else runtime.scorer_for(model)
     parsed = parse_body(
         await request.body(), request.headers.get("content-type"), lambda: scorer.holder.current.columns
     )
@@ -37,11 +39,11 @@ async def invoke(request: Request, runtime: Runtime, scorer: Scorer) -> Response
 @router.post("/invocations", openapi_extra=_BODY_DOC)
 async def invocations(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    return await invoke(request, runtime, runtime.scorer)
+    return await invoke(request, runtime, None)
 
 
 @router.post("/models/{name}/invocations", openapi_extra=_BODY_DOC, responses=errors(404))
 async def model_invocations(name: str, request: Request) -> Response:
     """MLflow's scoring protocol for the named model: point an MLflow client at `/models/{name}`."""
     runtime: Runtime = request.app.state.runtime
-    return await invoke(request, runtime, runtime.scorer_for(name))
+    return await invoke(request, runtime, name)

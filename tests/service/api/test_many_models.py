@@ -192,3 +192,21 @@ def test_the_models_file_adds_models_and_a_bad_key_stops_the_start(
     bad.write_text("[models.fraud]\nwindow_rowz = 500\n")
     with pytest.raises(ModelsFileError, match=r"\[models.fraud\] unknown key 'window_rowz'.*'window_rows'"):
         make_app(sqlite_url, models_file=str(bad)).__enter__()
+
+
+def test_the_predict_token_guards_named_models_before_the_lookup(
+    make_app: Callable[..., Any], sqlite_url: str
+) -> None:
+    token = "prd-0a1b2c3d4e5f6a7b8c9d"
+    good = {"Authorization": f"Bearer {token}"}
+    with make_app(sqlite_url, predict_token=token) as client:
+        for path, body in (
+            ("/v1/models/nope/predict", {"features": RECORDS[0]}),
+            ("/models/nope/invocations", {"inputs": RECORDS[:1]}),
+            ("/v1/models/churn/predict", {"features": RECORDS[0]}),
+            ("/models/churn/invocations", {"inputs": RECORDS[:1]}),
+        ):
+            r = client.post(path, json=body)
+            assert r.status_code == 401 and "churn" not in r.text, (path, r.text)  # no model list leaked
+            expected = 404 if "nope" in path else 200
+            assert client.post(path, json=body, headers=good).status_code == expected, path

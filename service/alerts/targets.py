@@ -91,6 +91,11 @@ def parse_url(url: str) -> SplitResult:
         raise TargetRefused(f"invalid port: {exc}") from None
     if any(c.isspace() for c in url.strip()):
         raise TargetRefused("URL contains whitespace")
+    if ":" not in parts.hostname:  # an IPv6 literal is no name
+        try:  # what the resolver will do with it: an invalid name would be a UnicodeError there (a 500)
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            raise TargetRefused("host is not a valid (internationalized) domain name") from None
     return parts
 
 

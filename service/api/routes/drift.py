@@ -22,6 +22,7 @@ from service.api.schemas.drift import (
     RunPublic,
     RunStatus,
 )
+from service.api.schemas.timestamps import Timestamp
 from service.db.tables import DriftRun, FeatureResult
 from service.monitor import ManualWindow, NoTraffic
 from service.monitor.sources import serving_monitor
@@ -33,14 +34,6 @@ router = APIRouter(
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-
-
-def _check_range(since: datetime | None, until: datetime | None) -> None:
-    if since is not None and until is not None and since >= until:
-        raise HTTPException(
-            422,
-            [{"loc": ["query", "since"], "msg": "since must be before until", "type": "value_error"}],
-        )
 
 
 def _in_window(stmt: _S, since: datetime | None, until: datetime | None, model_version: str | None) -> _S:
@@ -59,14 +52,15 @@ def list_runs(
     runtime: RuntimeDep,
     limit: Limit = 50,
     offset: Offset = 0,
-    since: Annotated[datetime | None, Query(description="Window end at or after this time.")] = None,
-    until: Annotated[datetime | None, Query(description="Window end before this time.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Window end at or after this time.")] = None,
+    until: Annotated[
+        Timestamp | None, Query(description="Window end before this time (at or before `since`: no runs).")
+    ] = None,
     model_version: Annotated[str | None, Query(max_length=50)] = None,
     status: RunStatus | None = None,
     kind: RunKind | None = None,
 ) -> RunPage:
     """Runs of the served model, newest window first."""
-    _check_range(since, until)
     stmt = select(DriftRun).where(DriftRun.model_name == runtime.settings.model_name)
     stmt = _in_window(stmt, since, until, model_version)
     if status is not None:
@@ -126,12 +120,11 @@ def feature_history(
     session: SessionDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     model_version: Annotated[str | None, Query(max_length=50)] = None,
 ) -> FeatureHistory:
     """The statistic, threshold and decision of one feature (or `prediction`, or a metric) over time."""
-    _check_range(since, until)
     stmt = (
         select(FeatureResult, DriftRun)
         .join(DriftRun, col(DriftRun.id) == FeatureResult.run_id)
@@ -167,6 +160,8 @@ def feature_history(
 @router.post("/check", response_model=RunDetail, dependencies=[AdminDep])
 def check_now(body: CheckRequest, session: SessionDep, runtime: RuntimeDep) -> RunDetail:
     """Check a window now (the same window asked again returns the stored run)."""
+    if body.empty:
+        raise HTTPException(409, "the window holds no rows: start is not before end; nothing was checked")
     monitor = serving_monitor(runtime)
     manual = ManualWindow(start=body.start, end=body.end, last_n=body.last_n)
     try:

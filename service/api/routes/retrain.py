@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
+from service.api.schemas.timestamps import Timestamp
 from service.db.tables import RetrainJob
 from service.retraining.submit import submit
 
@@ -28,15 +29,17 @@ class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="Why a person asked for this retrain.")
-    window_start: datetime | None = Field(default=None, description="Only labeled rows logged from here on.")
-    window_end: datetime | None = Field(default=None, description="Only labeled rows logged until here.")
+    window_start: Timestamp | None = Field(default=None, description="Only labeled rows logged from here on.")
+    window_end: Timestamp | None = Field(
+        default=None, description="Only labeled rows logged until here (at or before window_start: a 409)."
+    )
     force: bool = Field(default=False, description="Promote even if the challenger does not pass the gate.")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> RetrainRequest:
-        if self.window_start and self.window_end and self.window_start >= self.window_end:
-            raise ValueError("window_start must be before window_end")
-        return self
+    @property
+    def empty(self) -> bool:
+        """A window no row can be in: a valid request with nothing to learn from (the schema cannot say
+        `window_start < window_end`, so it is a 409, not a 422)."""
+        return bool(self.window_start and self.window_end and self.window_start >= self.window_end)
 
 
 class RetrainJobPublic(BaseModel):
@@ -73,6 +76,8 @@ class RetrainAccepted(BaseModel):
 
 @router.post("", status_code=202, response_model=RetrainAccepted, dependencies=[AdminDep])
 async def trigger_retrain(body: RetrainRequest, runtime: RuntimeDep, response: Response) -> RetrainAccepted:
+    if body.empty:
+        raise HTTPException(409, "the window holds no rows: window_start is not before window_end")
     result = await asyncio.to_thread(
         submit,
         runtime.engine,

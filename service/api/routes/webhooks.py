@@ -54,13 +54,32 @@ def _event_types(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+# What the schema can say of the rules above (the target policy needs DNS: it stays a documented 422).
+URL_SCHEMA = {"pattern": r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]"}
+EVENT_TYPE_SCHEMA = {"items": {"type": "string", "enum": [*EVENT_TYPES, "*"]}}
+SECRET_SCHEMA = {"minLength": MIN_SECRET, "maxLength": 500}
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(max_length=2000, description="http(s) receiver; a Slack incoming-webhook URL for slack.")
-    event_types: list[str] = Field(min_length=1, max_length=50, description="Known types, or ['*'] for all.")
+    url: str = Field(
+        max_length=2000,
+        description="http(s) receiver; a Slack incoming-webhook URL for slack. Refused (422): credentials "
+        "in the URL, metadata/link-local targets (also embedded in IPv6), private ones unless allowed, and "
+        "this service's own public URL or listening address.",
+        json_schema_extra=URL_SCHEMA,
+    )
+    event_types: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description="Known types, or ['*'] for all.",
+        json_schema_extra=EVENT_TYPE_SCHEMA,
+    )
     secret: SecretStr | None = Field(
-        default=None, description=f"HMAC key, >= {MIN_SECRET} chars; generated and returned once if absent."
+        default=None,
+        description=f"HMAC key, >= {MIN_SECRET} chars; generated and returned once if absent.",
+        json_schema_extra=SECRET_SCHEMA,
     )
     format: Format = "json"
 
@@ -71,9 +90,13 @@ class WebhookCreate(BaseModel):
 class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, max_length=2000)
-    event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    secret: SecretStr | None = Field(default=None, description="Rotates the secret (never returned).")
+    url: str | None = Field(default=None, max_length=2000, json_schema_extra=URL_SCHEMA)
+    event_types: list[str] | None = Field(
+        default=None, min_length=1, max_length=50, json_schema_extra=EVENT_TYPE_SCHEMA
+    )
+    secret: SecretStr | None = Field(
+        default=None, description="Rotates the secret (never returned).", json_schema_extra=SECRET_SCHEMA
+    )
     format: Format | None = None
     enabled: bool | None = None
 

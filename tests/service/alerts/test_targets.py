@@ -169,3 +169,10 @@ def test_other_ports_of_the_same_host_pass() -> None:
 def test_dispatcher_policy_knows_the_service_endpoints() -> None:
     settings = Settings(public_url="https://dl.example.com", host="0.0.0.0", port=8123)
     assert set(policy_of(settings).own) == {("dl.example.com", 443), ("0.0.0.0", 8123)}
+
+
+@pytest.mark.parametrize("url", ["http://\ufff9/", "HTTP://\ufff9", "http://" + "a" * 64 + ".example/"])
+def test_names_the_resolver_cannot_encode_are_refused_not_a_500(url: str) -> None:
+    # found by schemathesis: getaddrinfo raised UnicodeError (idna) for these, a 500 at webhook creation
+    with pytest.raises(TargetRefused, match="domain name"):
+        parse_url(url)

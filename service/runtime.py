@@ -59,7 +59,13 @@ class Runtime:
 
     @property
     def scorer(self) -> Scorer:
-        return Scorer(self.holder, self.batcher, self.writer, self.settings.max_batch_rows)
+        return Scorer(
+            self.holder,
+            self.batcher,
+            self.writer,
+            self.settings.max_batch_rows,
+            self.settings.max_abs_feature,
+        )
 
 
 Resolve = Callable[[str], "str | None"]

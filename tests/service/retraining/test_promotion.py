@@ -139,11 +139,29 @@ def _assert_not_promoted(engine: sa.Engine, registry: Registry, name: str, job_i
 
 @pytest.mark.parametrize("point", POINTS, ids=[p.id for p in POINTS])
 def test_a_crash_at_each_step_is_recovered_as_mlflow_says(
-    point: Point, database_url: str, server: Registry, template: ModelVersionInfo
+    point: Point, sqlite_url: str, server: Registry, template: ModelVersionInfo
 ) -> None:
-    engine = make_engine(database_url)
+    _crash_and_recover(point, sqlite_url, server, template)
+
+
+#: the two crash points between the alias moves run in the normal suite on PostgreSQL too, all in `slow`
+PG_FAST = ("after-previous-moved", "after-champion-moved")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "point", [pytest.param(p, id=p.id, marks=() if p.id in PG_FAST else pytest.mark.slow) for p in POINTS]
+)
+def test_a_crash_at_each_step_is_recovered_as_mlflow_says_on_postgres(
+    point: Point, pg_database: str, server: Registry, template: ModelVersionInfo
+) -> None:
+    _crash_and_recover(point, pg_database, server, template)
+
+
+def _crash_and_recover(point: Point, url: str, server: Registry, template: ModelVersionInfo) -> None:
+    engine = make_engine(url)
     name, job_id = _start(engine, server, template)
-    settings = job_settings(database_url, name)
+    settings = job_settings(url, name)
     with pytest.MonkeyPatch.context() as mp:
         point.install(mp, server)
         with pytest.raises(Crash):

@@ -36,6 +36,8 @@ REFERENCE_DIR = "reference"
 REFERENCE_FILE = "reference.parquet"
 #: Where the training data ("reference") lives in a version's run; bring-your-own-model users log it here.
 REFERENCE_PATH = f"{REFERENCE_DIR}/{REFERENCE_FILE}"
+#: Labeled rows a version was evaluated on, never trained on (bootstrap and retrain log them).
+HOLDOUT_PATH = "holdout/holdout.parquet"
 #: Version tag naming the run holding the reference when the version has no run of its own.
 REFERENCE_RUN_TAG = "driftloop.reference_run_id"
 #: ``expected_champion`` of :meth:`Registry.promote` / :meth:`Registry.rollback` that checks nothing
@@ -217,13 +219,21 @@ class Registry:
         """The version's training data at ``reference/reference.parquet``, or None if none was logged."""
         mv = self._client.get_model_version(name, version)
         run_id = (mv.tags or {}).get(REFERENCE_RUN_TAG) or mv.run_id
-        if not run_id:
-            return None
-        listed = {f.path for f in self._client.list_artifacts(run_id, REFERENCE_DIR)}
-        if REFERENCE_PATH not in listed:
+        return self._load_frame(run_id, REFERENCE_PATH) if run_id else None
+
+    @guarded
+    def load_holdout(self, name: str, version: str) -> pd.DataFrame | None:
+        """The labeled rows the version was evaluated on but not trained on (``holdout/holdout.parquet``,
+        logged by bootstrap and retrain), or None: what label-free estimators are calibrated on."""
+        run_id = self._client.get_model_version(name, version).run_id
+        return self._load_frame(run_id, HOLDOUT_PATH) if run_id else None
+
+    def _load_frame(self, run_id: str, path: str) -> pd.DataFrame | None:
+        listed = {f.path for f in self._client.list_artifacts(run_id, path.rsplit("/", 1)[0])}
+        if path not in listed:
             return None
         with tempfile.TemporaryDirectory() as tmp:
-            local = self._client.download_artifacts(run_id, REFERENCE_PATH, dst_path=tmp)
+            local = self._client.download_artifacts(run_id, path, dst_path=tmp)
             return pd.read_parquet(local)
 
     # ----- writing -------------------------------------------------------------------------------------

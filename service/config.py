@@ -104,13 +104,19 @@ class Settings(BaseSettings):
     )
     estimated_performance: bool = Field(
         default=True,
-        description="Estimate performance without labels (CBPE / DLE) on every drift window (docs/estimation.md).",
+        description="Estimate performance without labels (CBPE / DLE) on every drift window "
+        "(docs/estimation.md).",
     )
     estimated_min_effect: float = Field(
-        default=0.02, ge=0, description="Smallest estimated loss that breaches (absolute; relative for rmse / mae)."
+        default=0.02,
+        ge=0,
+        description="Smallest estimated loss that breaches (absolute; relative for rmse / mae).",
     )
     estimated_alpha: float = Field(
-        default=0.01, gt=0, lt=1, description="Alpha of the one-sided test of an estimate against its baseline."
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Alpha of the one-sided test of an estimate against its baseline.",
     )
     embedded_scheduler: bool = Field(default=True, description="Run the scheduler inside `driftloop serve`.")
     lease_seconds: float = Field(default=60.0, gt=0, description="Lifetime of a scheduler job lease.")

@@ -20,6 +20,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "drift.resolved",
     "performance.degraded",
     "performance.recovered",
+    "performance.estimated_degraded",
+    "performance.estimated_recovered",
     "retrain.started",
     "retrain.succeeded",
     "retrain.failed",

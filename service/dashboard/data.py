@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service.dashboard import queries, traffic
+from service.dashboard import estimation, queries, traffic
 from service.runtime import Runtime
 
 RUNS_TABLE = 20
@@ -33,5 +33,6 @@ def dashboard_data(runtime: Runtime, *, runs: int = RUNS_TABLE, plot_runs: int =
         "features": queries.feature_series(engine, model_name=name, runs=plot_runs),
         "performance": queries.feature_series(engine, model_name=name, runs=plot_runs, kind="performance"),
         "traffic": traffic.daily_rollups(engine, model_name=name),
+        "estimation": estimation.estimation_data(engine, model_name=name, runs=plot_runs),
         "generated_at": datetime.now(UTC).isoformat(),
     }

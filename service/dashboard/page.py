@@ -6,6 +6,7 @@ from html import escape
 from string import Template
 from typing import Any
 
+from service.dashboard.estimation import render_estimation
 from service.dashboard.svg import feature_svg
 from service.dashboard.traffic import render_traffic
 
@@ -31,6 +32,9 @@ figure { margin: 0; } figcaption { font-weight: 600; }
 svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; }
 .muted { color: #777; }
 svg .bar { fill: #2563eb; }
+.band { fill: #2563eb; fill-opacity: 0.15; stroke: none; }
+svg .realized { fill: #059669; } svg .realized.drift { fill: #b00020; }
+.root-cause { font-weight: 600; max-width: 60em; } .limits { max-width: 60em; font-size: 0.85em; }
 </style>
 </head>
 <body>
@@ -42,6 +46,7 @@ svg .bar { fill: #2563eb; }
 <span class="muted">(last $plot_runs drift checks; click a point for its report)</span></h2>
 <section class="features" id="features">$features</section>
 $performance
+$estimation
 $traffic
 <h2>Latest checks</h2>
 <section id="latest-runs">$runs</section>
@@ -63,6 +68,7 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         features="\n".join(_figure(name, pts) for name, pts in data["features"].items())
         or '<p class="muted" id="no-features">No drift checks yet.</p>',
         performance=_performance(data["performance"]),
+        estimation=render_estimation(data.get("estimation"), data["performance"]),
         traffic=render_traffic(data.get("traffic", [])),
         runs=_runs(data["runs"]),
         plot_runs=plot_runs,

@@ -86,13 +86,32 @@ class ReferenceProfileRow(SQLModel, table=True):
     baseline: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
 
+class ReferenceEstimator(SQLModel, table=True):
+    """A version's label-free estimators, fitted on a labeled holdout (service/monitor/estimators.py):
+    CBPE or DLE and the permutation importance, one JSON document; refitted when the reference changes."""
+
+    __tablename__ = "reference_estimators"
+    __table_args__ = (
+        sa.UniqueConstraint("model_name", "model_version", name="uq_reference_estimators_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=200)
+    model_version: str = Field(max_length=50)
+    reference_created_at: datetime = Field(sa_column=_ts())
+    holdout_source: str = Field(max_length=200)
+    n_holdout: int
+    document: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+
+
 class DriftRun(SQLModel, table=True):
     __tablename__ = "drift_runs"
     __table_args__ = (sa.UniqueConstraint("window_key", name="uq_drift_runs_window_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     window_key: str = Field(max_length=300)
-    kind: str = Field(max_length=20)  # drift | performance
+    kind: str = Field(max_length=40)  # drift | performance | estimated_performance
     trigger: str = Field(default="schedule", max_length=20)
     model_name: str = Field(max_length=200, index=True)
     model_version: str = Field(max_length=50)
@@ -143,7 +162,7 @@ class Episode(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     model_name: str = Field(max_length=200, index=True)
-    kind: str = Field(max_length=20)  # drift | performance
+    kind: str = Field(max_length=40)  # drift | performance | estimated_performance
     status: str = Field(max_length=10, index=True)  # open | closed
     opened_at: datetime = Field(sa_column=_ts())
     closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

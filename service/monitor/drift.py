@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from detectors.check import CheckOptions, compare_summaries
-from detectors.importance import DriftRootCause, ModelImportance, rank_drift
 from detectors.columns import as_float
+from detectors.importance import DriftRootCause, ModelImportance, rank_drift
 from detectors.multivariate import domain_classifier
 from detectors.profile import FeatureProfile, ReferenceProfile, fit_feature
 from detectors.results import DatasetDriftResult, MultivariateResult

@@ -16,9 +16,9 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from detectors.importance import ModelImportance
 from service.config import Settings
 from service.db.tables import DriftRun, utcnow
-from detectors.importance import ModelImportance
 from service.monitor import catchup, drift, estimated, performance, pooling, windows
 from service.monitor.estimators import estimators_for
 from service.monitor.reader import read_drift_window, read_labeled_window

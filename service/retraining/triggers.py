@@ -3,7 +3,9 @@
 The scheduler polls this (crash-safe: a hook after the episode's commit could be lost), and one job
 answers every episode open when it starts. A drift episode waits until `retrain_min_rows` predictions
 served since the breach its retrain answers have labels: a challenger fitted only on labels from before the
-drift is the champion again, and its retrain would spend the cooldown that the useful one needs.
+drift is the champion again, and its retrain would spend the cooldown that the useful one needs. An
+estimated-performance episode (labels not yet in) triggers only with `retrain_on_estimated`, and waits for
+labels the same way.
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ from sqlmodel import Session, col, select
 from service.config import Settings
 from service.db.tables import DriftRun, Episode, Feedback, Prediction, RetrainJob, utcnow
 from service.monitor.episodes import open_episodes
+from service.retraining import automation
 from service.retraining.queue import ACTIVE, enqueue, lock_model
 
 log = logging.getLogger("driftloop.jobs")
+ESTIMATED = "estimated_performance"
 
 
 def automatic_allowed(session: Session, *, model_name: str, settings: Settings) -> str | None:
-    """Why an automatic retrain may not start now (cooldown, daily budget), or None if it may."""
+    """Why an automatic retrain may not start now (paused after a rollback, cooldown, daily budget), or
+    None if it may."""
+    paused = automation.blocked(session, model_name, settings)
+    if paused:
+        return paused
     now = utcnow()
     automatic = select(RetrainJob).where(RetrainJob.model_name == model_name, RetrainJob.trigger != "manual")
     last = session.exec(automatic.order_by(col(RetrainJob.created_at).desc())).first()
@@ -95,7 +103,7 @@ def waiting_for_labels(
 
     `answered` is the latest job created since the episode opened; the wait counts labels from the
     first breach it did not answer, so a retrain after a rejected one also learns from new traffic."""
-    if episode.kind != "drift":
+    if episode.kind == "performance":
         return None  # a performance breach is measured on labels: they are there
     breach = unanswered_breach(session, episode, answered)
     have = labels_since(session, episode.model_name, breach, settings.retrain_min_rows)
@@ -121,6 +129,8 @@ def trigger_for_open_episodes(engine: sa.Engine, settings: Settings) -> list[Ret
         lock_model(session, settings.model_name)
         episodes = open_episodes(session, settings.model_name)
         for episode in episodes:
+            if episode.kind == ESTIMATED and not settings.retrain_on_estimated:
+                continue  # a label-free estimate is an early warning; retraining on it is opt-in
             job = session.exec(
                 select(RetrainJob)
                 .where(

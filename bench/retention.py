@@ -132,6 +132,7 @@ def retention_child(url: str, days: int, report_path: str) -> None:
     settings = Settings(
         database_url=url, window_kind="time", retention_days=days, labeled_retention_days=days,
         retention_max_seconds=3600, retention_batch_rows=int(os.environ.get("BENCH_BATCH", "2000")),
+        retention_pause_ms=float(os.environ.get("BENCH_PAUSE_MS", "20")),
     )  # fmt: skip
     engine = make_engine(url)
     started = time.perf_counter()
@@ -207,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--child-retention", nargs=3, metavar=("URL", "DAYS", "REPORT"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--child-export", nargs=3, metavar=("OUT", "SINCE", "UNTIL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_export:
+        export_body(*args.child_export)
+        return 0
     if args.child_retention:
         url, days, path = args.child_retention
         retention_child(url, int(days), path)

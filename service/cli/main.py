@@ -9,6 +9,7 @@ import typer
 
 from service.cli.check import check
 from service.cli.export import export
+from service.cli.retention import retention
 from service.config import get_settings
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(reference_app, name="reference")
 app.command("check")(check)
 app.command("export")(export)
+app.command("retention")(retention)
 
 
 def _fail(message: str, code: int = 2) -> None:

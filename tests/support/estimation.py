@@ -17,8 +17,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from retrain.synthetic import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, generate
 from service.codec import dumps
+from service.config import Settings
+from service.db.engine import make_engine
+from service.db.tables import Feedback
+from service.monitor import Monitor
 from service.serving import store as repository
-from tests.support.monitor import MODEL, T0
+from tests.support.monitor import MODEL, T0, add_reference, settings
 
 
 class EstimatorSource:
@@ -62,9 +66,17 @@ def ignoring(feature: str, n_rows: int = 3000, seed: int = 0) -> Pipeline:
 
 
 def log_rows(
-    engine: sa.Engine, model: Any, df: pd.DataFrame, *, offset: int, name: str = MODEL, version: str = "1"
+    engine: sa.Engine,
+    model: Any,
+    df: pd.DataFrame,
+    *,
+    offset: int,
+    name: str = MODEL,
+    version: str = "1",
+    labeled: bool = False,
 ) -> None:
-    """Score `df`'s feature columns with `model` and log them (one per second from `offset`), unlabeled."""
+    """Score `df`'s feature columns with `model` and log them (one per second from `offset`); with
+    `labeled` their targets arrive as feedback half a second later."""
     features = df[list(FEATURES)]
     preds, proba = model.predict(features), model.predict_proba(features)
     classes = [str(c) for c in model.classes_]
@@ -85,3 +97,33 @@ def log_rows(
     ]
     with engine.begin() as conn:
         repository.insert_predictions(conn, rows=rows)
+        if labeled:
+            labels = df[TARGET].tolist()
+            feedback = [
+                {
+                    "prediction_id": r["id"],
+                    "label": dumps(labels[i]),
+                    "received_at": r["created_at"] + timedelta(milliseconds=500),
+                }  # fmt: skip
+                for i, r in enumerate(rows)
+            ]
+            conn.execute(sa.insert(Feedback.__table__), feedback)  # type: ignore[attr-defined]
+
+
+def seed_estimation(url: str, model: Any, *, name: str = MODEL, window: int = 500) -> Settings:
+    """What the monitor stores for a model whose traffic moves near its decision boundary: two clean and
+    three shifted labeled windows, each checked for drift (with its estimate) and realized performance."""
+    engine = make_engine(url)
+    add_reference(engine, name)
+    s = settings(url, name, window_rows=window, performance_window_rows=window)
+    monitor = Monitor(
+        s, engine, champion_version=lambda _: "1", references=EstimatorSource(model, generate(2000, seed=5))
+    )
+    clean, shifted = generate(window * 2, seed=11), boundary_rows(model, window * 3, seed=12)
+    blocks = [clean[:window], clean[window:], *(shifted[i * window : (i + 1) * window] for i in range(3))]
+    for i, block in enumerate(blocks):
+        log_rows(engine, model, block, offset=i * window, name=name, labeled=True)
+        monitor.run_due("drift")
+        monitor.run_due("performance")
+    engine.dispose()
+    return s

@@ -17,10 +17,10 @@ from service.api.schemas.drift import (
     FeatureResultPublic,
     HistoryPoint,
     RunDetail,
-    RunKind,
     RunPage,
     RunPublic,
     RunStatus,
+    StoredKind,
 )
 from service.api.schemas.timestamps import Timestamp
 from service.db.tables import DriftRun, FeatureResult
@@ -58,7 +58,7 @@ def list_runs(
     ] = None,
     model_version: Annotated[str | None, Query(max_length=50)] = None,
     status: RunStatus | None = None,
-    kind: RunKind | None = None,
+    kind: StoredKind | None = None,
 ) -> RunPage:
     """Runs of the served model, newest window first."""
     stmt = select(DriftRun).where(DriftRun.model_name == runtime.settings.model_name)
@@ -102,7 +102,7 @@ def get_run(
 
 
 @router.get("/latest", response_model=RunDetail)
-def latest(session: SessionDep, runtime: RuntimeDep, kind: RunKind = "drift") -> RunDetail:
+def latest(session: SessionDep, runtime: RuntimeDep, kind: StoredKind = "drift") -> RunDetail:
     """The run of the most recent window of the served model."""
     run = session.exec(
         select(DriftRun)

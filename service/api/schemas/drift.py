@@ -15,6 +15,8 @@ from service.monitor.episodes import links
 
 RunStatus = Literal["drift", "no_drift", "insufficient_data", "no_reference"]
 RunKind = Literal["drift", "performance"]
+#: what a stored run can be: estimated_performance runs come with each drift check (docs/estimation.md)
+StoredKind = Literal["drift", "performance", "estimated_performance"]
 
 
 class FeatureResultPublic(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from service.api.deps import ClientDep, RuntimeDep
 from service.api.routes._responses import errors
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["serving"], responses=errors(400, 401, 40
 
 
 # The one-of rule in the published schema too (a null counts as absent, as in the validator below).
-_EXACTLY_ONE = {
+_EXACTLY_ONE: JsonDict = {
     "oneOf": [
         {
             "required": ["features"],

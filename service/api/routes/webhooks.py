@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.config import JsonDict
 from sqlmodel import Session
 
 from service.alerts import store
@@ -55,9 +56,9 @@ def _event_types(value: list[str]) -> list[str]:
 
 
 # What the schema can say of the rules above (the target policy needs DNS: it stays a documented 422).
-URL_SCHEMA = {"pattern": r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]"}
-EVENT_TYPE_SCHEMA = {"items": {"type": "string", "enum": [*EVENT_TYPES, "*"]}}
-SECRET_SCHEMA = {"minLength": MIN_SECRET, "maxLength": 500}
+URL_SCHEMA: JsonDict = {"pattern": r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]"}
+EVENT_TYPE_SCHEMA: JsonDict = {"items": {"type": "string", "enum": [*EVENT_TYPES, "*"]}}
+SECRET_SCHEMA: JsonDict = {"minLength": MIN_SECRET, "maxLength": 500}
 
 
 class WebhookCreate(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from service.api.schemas.timestamps import Timestamp
 from service.config import Settings
@@ -119,7 +120,7 @@ class EpisodePage(BaseModel):
 
 
 # `last_n` or a time range, in the published schema too (a null counts as absent, as in the validator).
-_ONE_WINDOW = {
+_ONE_WINDOW: JsonDict = {
     "anyOf": [
         {"properties": {"last_n": {"type": "null"}}},
         {"properties": {"start": {"type": "null"}, "end": {"type": "null"}}},

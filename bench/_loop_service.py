@@ -58,8 +58,9 @@ class LoopServer:
     engine: sa.Engine | None = None
 
     @classmethod
-    def prepare(cls, root: Path, settings: dict[str, str]) -> LoopServer:
-        """`driftloop db upgrade` and `driftloop bootstrap` (the demo champion, version 1) in `root`."""
+    def prepare(cls, root: Path, settings: dict[str, str], *, bootstrap: bool = True) -> LoopServer:
+        """`driftloop db upgrade` and (unless the caller registers its own model) `driftloop bootstrap`
+        (the demo champion, version 1) in `root`."""
         root.mkdir(parents=True, exist_ok=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTLOOP_", "MLFLOW_"))}
         env = {
@@ -71,7 +72,7 @@ class LoopServer:
             "DRIFTLOOP_EMBEDDED_SCHEDULER": "true",
             **settings,
         }
-        for argv in (["db", "upgrade"], ["bootstrap"]):
+        for argv in (["db", "upgrade"], *([["bootstrap"]] if bootstrap else [])):
             done = subprocess.run(
                 [str(BIN / "driftloop"), *argv], env=env, capture_output=True, text=True, timeout=300
             )

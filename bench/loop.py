@@ -59,11 +59,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset")
     parser.add_argument("--results", type=Path, default=RESULTS, help="results file to update")
     parser.add_argument("--no-write", action="store_true", help="do not update the results file")
+    parser.add_argument(
+        "--concept", default="", help="concept-drift streams with the user's own model instead: "
+        "comma-separated of severe, mild, regression, null (bench/_loop_concept.py)",
+    )  # fmt: skip
+    parser.add_argument("--concept-windows", type=int, default=30, help="windows per concept stream")
+    parser.add_argument("--concept-timeout", type=float, default=1500.0, help="seconds per concept stream")
     return parser.parse_args(argv)
+
+
+def concept_main(args: argparse.Namespace) -> int:
+    """The concept streams through the real service, one fresh service each; exit 1 if a target is missed."""
+    from bench._loop_concept import live_figures, report, run_live
+    from bench.concept_streams import ConceptStream
+
+    started, results = time.monotonic(), []
+    with tempfile.TemporaryDirectory(prefix="driftloop-bench-concept-") as tmp:
+        for name in [s for s in args.concept.split(",") if s]:
+            w = args.concept_windows  # drifts at a third and two thirds (30 windows: 10 and 20)
+            stream = ConceptStream(name, windows=w, window_rows=1000, drifts=(w // 3, 2 * w // 3))
+            print(f"stream {stream.describe()}", flush=True)
+            live = run_live(stream, Path(tmp) / name, progress=_print, timeout=args.concept_timeout)
+            results.append((stream, live, live_figures(stream, live)))
+    text = report(results, time.monotonic() - started, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    print("\n" + text)
+    if not args.no_write:
+        write_section(args.results, text)
+        print(f"\nwritten to {args.results}")
+    return 0 if all(all(f.targets().values()) for _, _, f in results) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.concept:
+        return concept_main(args)
     scenario = Scenario(
         windows=args.windows, window_rows=args.window_rows, concept_at=args.concept_at,
         concept_until=args.concept_until, covariate_at=args.covariate_at, seed=args.seed,

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from service import metrics
 from service.api import docs, errors
 from service.api.middleware import GuardAndMeasure
+from service.api.routes import automation as automation_routes
 from service.api.routes import dashboard, feedback, health, invocations, predict, reports
 from service.api.routes import drift as drift_routes
 from service.api.routes import episodes as episode_routes
@@ -119,6 +120,7 @@ def create_app(
         feedback,
         health,
         retrain_routes,
+        automation_routes,
         models_routes,
         drift_routes,
         episode_routes,

@@ -49,6 +49,15 @@ def _registry() -> Registry:
     return make_registry(get_settings())
 
 
+def _check_metric_setting() -> None:
+    """A watched metric that does not fit the champion's task: exit 2 naming the setting, before serving."""
+    from service.monitor.tasks import metric_setting_error
+
+    error = metric_setting_error(get_settings(), _registry())
+    if error:
+        _fail(error)
+
+
 @app.command()
 def bootstrap(
     if_missing: Annotated[
@@ -74,7 +83,8 @@ def bootstrap(
         metrics = registry.run_metrics(info.run_id) if info.run_id else {}
         store_reference(
             engine, model_name=settings.model_name, model_version=info.version, data=data, source="bootstrap",
-            performance=performance_from_metrics(metrics),
+            performance=performance_from_metrics(metrics), task="classification",  # the demo's classifier
+            features=[c.name for c in registry.input_schema(settings.model_name, info.version)],
         )  # fmt: skip
     typer.echo(f"registered {settings.model_name} version {info.version} as champion")
 
@@ -97,12 +107,20 @@ def read_table(path: Path) -> object:
 def reference_set(
     model_version: Annotated[str, typer.Argument(help="Registered version of DRIFTLOOP_MODEL_NAME.")],
     file: Annotated[Path, typer.Argument(help="CSV or Parquet with the model's training data.")],
+    target: Annotated[
+        str | None,
+        typer.Option(help="Target (label) column [default: DRIFTLOOP_TARGET_COLUMN, else target/label/...]."),
+    ] = None,
 ) -> None:
-    """Attach reference (training) data to a model version: logged to MLflow and profiled for monitoring."""
+    """Attach reference (training) data to a model version: logged to MLflow and profiled for monitoring.
+
+    Only the model signature's input columns are profiled; the target and any time or id column are kept
+    out of the profile. The model's task (classification / regression) is read from the model."""
     import pandas as pd
 
     from service.db.engine import ensure_migrated, get_engine
-    from service.monitor.references import store_reference
+    from service.monitor.references import store_reference, target_column
+    from service.monitor.tasks import model_task
 
     settings = get_settings()
     data = read_table(file)
@@ -115,6 +133,12 @@ def reference_set(
     missing = [c for c in columns if c not in data.columns]
     if missing:
         _fail(f"{file} lacks the model's input columns: {', '.join(missing)}")
+    try:
+        label = target_column(data, target or settings.target_column or None, columns)
+    except ValueError as exc:
+        named = "--target" if target else "DRIFTLOOP_TARGET_COLUMN"
+        _fail(str(exc).replace("DRIFTLOOP_TARGET_COLUMN", named))
+    task = model_task(registry, settings.model_name, model_version)
     registry.log_reference(settings.model_name, model_version, data)
     engine = get_engine()
     ensure_migrated(engine)
@@ -125,9 +149,12 @@ def reference_set(
         data=data,
         features=columns,
         source=f"file:{file.name}",
+        target=label,
+        task=task,
     )
     typer.echo(
-        f"reference of {settings.model_name} version {model_version} set from {file} ({len(data)} rows)"
+        f"reference of {settings.model_name} version {model_version} set from {file} ({len(data)} rows; "
+        f"{len(columns)} features profiled, target {label or 'none'}, task {task or 'unknown'})"
     )
 
 
@@ -147,6 +174,7 @@ def serve(
         load_models(get_settings())  # a bad models file: exit 2 naming the key, before any work
     except ModelsFileError as exc:
         _fail(str(exc))
+    _check_metric_setting()
     try:
         ensure_migrated(get_engine())
     except DatabaseNotMigrated as exc:
@@ -173,6 +201,7 @@ def scheduler_command() -> None:
     from service.scheduler import run_scheduler_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_metric_setting()
     try:
         run_scheduler_forever(get_settings())
     except DatabaseNotMigrated as exc:

@@ -41,3 +41,23 @@ def model_task(registry: Registry, name: str, version: str) -> str | None:
 def watched_metric(settings: Settings, task: str) -> str:
     """`performance_metric` when it fits `task`, the task's default when empty; else InvalidSetting."""
     return validate_metric(settings.performance_metric or None, task)
+
+
+def metric_setting_error(settings: Settings, registry: Registry) -> str | None:
+    """At start: why `DRIFTLOOP_PERFORMANCE_METRIC` does not fit the champion's task, or None (also when
+    the setting is empty or the champion cannot be read: the checks then say it per window)."""
+    if not settings.performance_metric:
+        return None
+    try:
+        champion = registry.champion(settings.model_name)
+    except Exception as exc:
+        log.warning("metric setting not checked at start: registry unavailable (%s)", exc)
+        return None
+    task = model_task(registry, settings.model_name, champion.version) if champion else None
+    if task is None:
+        return None
+    try:
+        watched_metric(settings, task)
+    except InvalidSetting as exc:
+        return f"{exc} (the champion, version {champion.version if champion else '?'}, is a {task} model)"
+    return None

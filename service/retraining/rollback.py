@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from service.alerts.outbox import emit
 from service.config import Settings
-from service.retraining import queue
+from service.retraining import automation, queue
 from service.retraining.champion_lease import ChampionBusy, champion_lease
 
 if TYPE_CHECKING:
@@ -70,5 +70,10 @@ def rollback(
                 data={"from_version": expected_champion, "to_version": restored.version},
                 links={"models": f"{settings.public_url}/v1/models"},
             )
+            # the person's choice sticks: the loop does not promote over it until resumed
+            automation.set_state(
+                session, name, "paused", by=automation.ROLLBACK,
+                reason=f"rolled back from version {expected_champion or '?'} to {restored.version}",
+            )  # fmt: skip
     previous = registry.get_alias(name, PREVIOUS_CHAMPION)
     return RolledBack(restored.version, previous.version if previous else None)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from service.alerts.outbox import emit
 from service.config import Settings
 from service.db.tables import RetrainJob
-from service.retraining import queue, recovery
+from service.retraining import post_change, queue, recovery
 from service.retraining.heartbeat import Heartbeat, interval_seconds
 from service.retraining.orphans import tag_orphans
 from service.retraining.promotion import Guard, Intent, current, end_job, record_promoted, settle
@@ -72,6 +72,9 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
             tags["episode_id"] = str(job.episode_id)
         if job.drift_run_id is not None:
             tags["drift_run_id"] = str(job.drift_run_id)
+        change = post_change.change_at(engine, job)
+        version_now = champion.version if champion else None
+        metric = post_change.gate_metric(engine, registry, settings, name, version_now) if version_now else ""
         outcome = run_retrain(
             registry,
             name,
@@ -83,8 +86,9 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
             policy=settings.retrain_data_policy,
             holdout_fraction=settings.retrain_holdout_fraction,
             min_rows=settings.retrain_min_rows,
-            metric=settings.performance_metric,
+            metric=metric or settings.performance_metric or "accuracy",
             margin=settings.retrain_margin,
+            change_at=change,
             recipe=settings.retrain_recipe,
             force=job.force,
             tags=tags,
@@ -114,6 +118,7 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
         "labeled_rows": len(labeled),
         "policy": settings.retrain_data_policy,
         "reason": outcome.reason,
+        **post_change.job_details(outcome, change),
     }
     score_text = f"{ev.metric} {ev.challenger_score:.4f} vs champion {ev.champion_score:.4f}"
     version = outcome.challenger_version
@@ -130,6 +135,7 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
         engine, job, guard.intent, settings=settings, registry=registry, details=details,
         performance=dict(ev.challenger_metrics), how=score_text,
     )  # fmt: skip
+    post_change.store_baseline(engine, name, version, outcome.baseline)
     return row or current(engine, job)
 
 

@@ -47,6 +47,8 @@ def labeled_rows(
         except ValueError:
             unreadable += 1
     frame = pd.DataFrame.from_records(records)
+    if TIME in frame.columns:  # SQLite's raw rows give text: a retrain after a change compares times
+        frame[TIME] = pd.to_datetime(frame[TIME], utc=True, format="mixed")
     # Defence in depth: rows the API would refuse today (a 1e308 logged before the check, or written by
     # hand) would turn training into NaN; they are dropped and counted, the job goes on.
     clean, dropped = usable_rows(frame, [c for c in frame.columns if c != TIME])

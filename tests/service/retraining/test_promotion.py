@@ -186,26 +186,26 @@ def _crash_and_recover(point: Point, url: str, server: Registry, template: Model
 
 
 def test_an_mlflow_error_after_the_champion_moved_is_a_promotion(
-    database_url: str, server: Registry, template: ModelVersionInfo
+    database_url_slow_pg: str, server: Registry, template: ModelVersionInfo
 ) -> None:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url_slow_pg)
     name, job_id = _start(engine, server, template)
     with pytest.MonkeyPatch.context() as mp:
         crash_at(mp, server, "get_version", when=_champion_moved(server), error=UNREACHABLE)
-        done = worker.run_next(engine, settings=job_settings(database_url, name), registry=server)
+        done = worker.run_next(engine, settings=job_settings(database_url_slow_pg, name), registry=server)
     assert done is not None and done.id == job_id
     assert "champion unchanged" not in (done.error or "")
     _assert_promoted(engine, server, name, job_id)
 
 
 def test_an_mlflow_error_before_the_champion_moved_keeps_the_previous_pointer(
-    database_url: str, server: Registry, template: ModelVersionInfo
+    database_url_slow_pg: str, server: Registry, template: ModelVersionInfo
 ) -> None:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url_slow_pg)
     name, _ = _start(engine, server, template)
     with pytest.MonkeyPatch.context() as mp:
         crash_at(mp, server, "set_alias", when=_alias_is("champion"), error=UNREACHABLE)
-        done = worker.run_next(engine, settings=job_settings(database_url, name), registry=server)
+        done = worker.run_next(engine, settings=job_settings(database_url_slow_pg, name), registry=server)
     assert done is not None and done.status == "failed"
     assert "promotion interrupted" in (done.error or "")
     assert "champion unchanged (version 2)" in (done.error or "")

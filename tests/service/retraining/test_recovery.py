@@ -52,11 +52,12 @@ def _on_challenger_alias(monkeypatch: pytest.MonkeyPatch, registry: Registry, ac
 
 
 def test_a_live_job_slower_than_the_stale_limit_is_never_failed(
-    database_url: str, server: Registry, template: ModelVersionInfo, monkeypatch: pytest.MonkeyPatch
+    database_url_slow_pg: str, server: Registry, template: ModelVersionInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url_slow_pg)
     name, job_id = _start(engine, server, template)
-    settings = job_settings(database_url, name, retrain_stale_minutes=0.02)  # 1.2 s; a beat every 0.24 s
+    # 1.2 s; a beat every 0.24 s
+    settings = job_settings(database_url_slow_pg, name, retrain_stale_minutes=0.02)
     recovered: list[int] = []
 
     def slow_step_then_recovery() -> None:

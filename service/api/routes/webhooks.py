@@ -3,24 +3,31 @@ except once in the creation response when the server generated it."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic.config import JsonDict
+from pydantic import SecretStr
 from sqlmodel import Session
 
 from service.alerts import store
 from service.alerts.dispatcher import policy_of
-from service.alerts.outbox import EVENT_TYPES
 from service.alerts.signing import new_secret
 from service.alerts.targets import TargetRefused, parse_url, resolve_checked
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
+from service.api.schemas.webhooks import (
+    MIN_SECRET,
+    AttemptPublic,
+    DeliveryPublic,
+    TestQueued,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+    WebhookUpdate,
+)
 from service.config import Settings
 from service.db.tables import Delivery, Event, Webhook
 
@@ -32,124 +39,6 @@ router = APIRouter(
 )
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Format = Literal["json", "slack"]
-MIN_SECRET = 16
-
-
-def _url(value: str) -> str:
-    try:
-        parse_url(value)
-    except TargetRefused as exc:
-        raise ValueError(str(exc)) from None
-    return value.strip()
-
-
-def _event_types(value: list[str]) -> list[str]:
-    if value == ["*"]:
-        return list(EVENT_TYPES)
-    unknown = [v for v in value if v not in EVENT_TYPES]
-    if unknown:
-        raise ValueError(
-            f"unknown event type(s) {unknown}; valid: {', '.join(EVENT_TYPES)}, or ['*'] for all"
-        )
-    return list(dict.fromkeys(value))
-
-
-# What the schema can say of the rules above (the target policy needs DNS: it stays a documented 422).
-URL_SCHEMA: JsonDict = {"pattern": r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]"}
-EVENT_TYPE_SCHEMA: JsonDict = {"items": {"type": "string", "enum": [*EVENT_TYPES, "*"]}}
-SECRET_SCHEMA: JsonDict = {"minLength": MIN_SECRET, "maxLength": 500}
-
-
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(
-        max_length=2000,
-        description="http(s) receiver; a Slack incoming-webhook URL for slack. Refused (422): credentials "
-        "in the URL, metadata/link-local targets (also embedded in IPv6), private ones unless allowed, and "
-        "this service's own public URL or listening address.",
-        json_schema_extra=URL_SCHEMA,
-    )
-    event_types: list[str] = Field(
-        min_length=1,
-        max_length=50,
-        description="Known types, or ['*'] for all.",
-        json_schema_extra=EVENT_TYPE_SCHEMA,
-    )
-    secret: SecretStr | None = Field(
-        default=None,
-        description=f"HMAC key, >= {MIN_SECRET} chars; generated and returned once if absent.",
-        json_schema_extra=SECRET_SCHEMA,
-    )
-    format: Format = "json"
-
-    _u = field_validator("url")(_url)
-    _t = field_validator("event_types")(_event_types)
-
-
-class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(default=None, max_length=2000, json_schema_extra=URL_SCHEMA)
-    event_types: list[str] | None = Field(
-        default=None, min_length=1, max_length=50, json_schema_extra=EVENT_TYPE_SCHEMA
-    )
-    secret: SecretStr | None = Field(
-        default=None, description="Rotates the secret (never returned).", json_schema_extra=SECRET_SCHEMA
-    )
-    format: Format | None = None
-    enabled: bool | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        return None if value is None else _url(value)
-
-    @field_validator("event_types")
-    @classmethod
-    def _check_types(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _event_types(value)
-
-
-class WebhookPublic(BaseModel):
-    id: int
-    url: str
-    event_types: list[str]
-    format: str
-    enabled: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-class WebhookCreated(WebhookPublic):
-    secret: str | None = Field(description="Only when the server generated it: shown this once.")
-
-
-class AttemptPublic(BaseModel):
-    attempted_at: datetime
-    status_code: int | None
-    error: str | None
-    duration_ms: float
-
-
-class DeliveryPublic(BaseModel):
-    id: int
-    event_id: str
-    event_type: str
-    status: str = Field(description="pending | delivered | dead")
-    attempts: int
-    next_attempt_at: datetime
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-    attempt_log: list[AttemptPublic]
-
-
-class TestQueued(BaseModel):
-    event_id: str
-    delivery_id: int
 
 
 def _public(hook: Webhook) -> dict[str, Any]:

@@ -3,21 +3,29 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
+import numpy as np
 import orjson
+import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 from sqlmodel import Session, col, select
 
-from detectors.estimated import CBPE_LIMITS
+from detectors.estimated import CBPE_LIMITS, DLE_LIMITS
 from retrain.synthetic import FEATURES, TARGET, generate
+from service.codec import dumps
 from service.db.engine import make_engine
 from service.db.tables import DriftRun, Episode, Event, ReferenceEstimator
 from service.monitor import Monitor
+from service.monitor.references import store_reference
+from service.serving import store as repository
 from tests.support.estimation import EstimatorSource, boundary_rows, ignoring, log_rows
-from tests.support.monitor import add_reference, settings, unique_model
+from tests.support.monitor import T0, add_reference, settings, unique_model
 
 WINDOW = 500
 KIND = "estimated_performance"
@@ -154,3 +162,51 @@ def test_root_cause_ranks_the_drifted_feature_the_model_ignores_last(
     opening = next(r for r in runs if r.id == payload["data"]["run_id"])
     assert payload["data"]["root_cause"] == orjson.loads(opening.summary)["root_cause"]["sentence"]
     assert payload["data"]["root_cause_ranking"]["top"][0] == "income"
+
+
+def test_a_numeric_regressor_gets_dle_estimates(engine: sa.Engine, database_url: str) -> None:
+    rng = np.random.default_rng(0)
+
+    def frame(n: int, spread: float) -> pd.DataFrame:
+        X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(0.0, spread, size=n)})
+        return X.assign(y=X["a"] + rng.normal(size=n) * (0.2 + np.abs(X["b"])))  # noisier for large |b|
+
+    train = frame(3000, 1.0)
+    regressor = LinearRegression().fit(train[["a", "b"]], train["y"])
+    model = unique_model()
+    store_reference(engine, model_name=model, model_version="1", data=train, features=["a", "b"], target="y",
+                    source="test")  # fmt: skip
+    source = EstimatorSource(regressor, frame(2000, 1.0))
+    monitor = Monitor(
+        settings(database_url, model, window_rows=WINDOW), engine, champion_version=lambda _: "1",
+        references=source,
+    )  # fmt: skip
+    for i, spread in enumerate((1.0, 3.0)):  # the second window moves into the noisy region
+        block = frame(WINDOW, spread)
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "created_at": T0 + timedelta(seconds=i * WINDOW + j),
+                "model_name": model,
+                "model_version": "1",
+                "features": dumps({"a": a, "b": b}),
+                "output": dumps(float(p)),
+                "probabilities": None,
+                "latency_ms": 1.0,
+                "endpoint": "predict",
+            }  # fmt: skip
+            for j, (a, b, p) in enumerate(
+                zip(block["a"], block["b"], regressor.predict(block[["a", "b"]]), strict=True)
+            )
+        ]
+        with engine.begin() as conn:
+            repository.insert_predictions(conn, rows=rows)
+        monitor.run_due("drift")
+    clean, noisy = (orjson.loads(r.summary) for r in runs_of(engine, model, KIND))
+    assert clean["method"] == noisy["method"] == "dle" and clean["metric"] == "rmse"
+    assert clean["limits"] == DLE_LIMITS
+    rmse = [
+        next(m for m in s["estimate"]["metrics"] if m["metric"] == "rmse")["value"] for s in (clean, noisy)
+    ]
+    assert rmse[1] > 1.5 * rmse[0]
+    assert not clean["breach"]["is_drift"] and noisy["breach"]["is_drift"]

@@ -12,6 +12,8 @@ _ICONS = {
     "model.rolled_back": ":rewind:",
     "drift.resolved": ":white_check_mark:",
     "performance.recovered": ":white_check_mark:",
+    "performance.estimated_degraded": ":crystal_ball:",  # an early warning, before labels
+    "performance.estimated_recovered": ":white_check_mark:",
     "retrain.succeeded": ":white_check_mark:",
     "model.promoted": ":rocket:",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service.dashboard import estimation, queries, traffic
+from service.dashboard import estimation, loop_state, queries, traffic
 from service.runtime import Runtime
 
 RUNS_TABLE = 20
@@ -28,6 +28,8 @@ def dashboard_data(runtime: Runtime, *, runs: int = RUNS_TABLE, plot_runs: int =
     return {
         "model_name": name,
         "champion": champion(runtime),
+        "automation": loop_state.automation_state(engine, runtime.settings),
+        "performance_evidence": loop_state.latest_evidence(engine, model_name=name),
         "open_episodes": queries.open_episodes(engine, model_name=name),
         "runs": queries.latest_runs(engine, model_name=name, limit=runs),
         "features": queries.feature_series(engine, model_name=name, runs=plot_runs),

@@ -40,6 +40,7 @@ svg .realized { fill: #059669; } svg .realized.drift { fill: #b00020; }
 <body>
 <h1>driftloop &middot; <span id="model-name">$model</span></h1>
 <section id="champion" data-version="$champion_version">$champion</section>
+<section id="automation">$automation</section>
 <h2>Open breach episodes</h2>
 <section id="open-episodes">$episodes</section>
 <h2>Drift of each feature
@@ -67,7 +68,8 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         episodes=_episodes(data["open_episodes"]),
         features="\n".join(_figure(name, pts) for name, pts in data["features"].items())
         or '<p class="muted" id="no-features">No drift checks yet.</p>',
-        performance=_performance(data["performance"]),
+        performance=_performance(data["performance"], data.get("performance_evidence")),
+        automation=_automation(data.get("automation")),
         estimation=render_estimation(data.get("estimation"), data["performance"]),
         traffic=render_traffic(data.get("traffic", [])),
         runs=_runs(data["runs"]),
@@ -108,9 +110,24 @@ def _figure(name: str, points: list[dict[str, Any]]) -> str:
     )
 
 
-def _performance(series: dict[str, list[dict[str, Any]]]) -> str:
+def _automation(state: dict[str, Any] | None) -> str:
+    if not state or state["state"] == "active":
+        return '<p class="muted" data-state="active">Automatic retraining: active.</p>'
+    until = f"until {escape(state['resumes_at'])}" if state["resumes_at"] else "until a person resumes it"
+    return (
+        f'<p class="breach" data-state="paused">Automatic retraining: paused {until} '
+        f"({escape(state['reason'])}; POST /v1/automation to resume).</p>"
+    )
+
+
+def _performance(series: dict[str, list[dict[str, Any]]], evidence: dict[str, Any] | None = None) -> str:
     if not series:
         return ""  # no labels have arrived: nothing to show
+    said = ""
+    if evidence and evidence.get("message"):
+        css = "breach" if evidence["is_breach"] else "muted"
+        said = f'<p id="performance-evidence" class="{css}">Latest check: {escape(evidence["message"])}</p>\n'
+
     figures = "\n".join(
         f'<figure class="metric" data-metric="{escape(name)}"><figcaption>{escape(name)}</figcaption>'
         f"{feature_svg(name, points, performance=True)}</figure>"
@@ -118,7 +135,7 @@ def _performance(series: dict[str, list[dict[str, Any]]]) -> str:
     )
     return (
         '<h2>Realized performance <span class="muted">(labeled predictions)</span></h2>\n'
-        f'<section class="features" id="performance">{figures}</section>'
+        f'{said}<section class="features" id="performance">{figures}</section>'
     )
 
 

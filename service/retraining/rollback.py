@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from service.alerts.outbox import emit
 from service.config import Settings
-from service.retraining import automation, queue
+from service.monitor import automation
+from service.retraining import queue
 from service.retraining.champion_lease import ChampionBusy, champion_lease
 
 if TYPE_CHECKING:

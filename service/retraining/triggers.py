@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.db.tables import DriftRun, Episode, Feedback, Prediction, RetrainJob, utcnow
+from service.monitor import automation
 from service.monitor.episodes import open_episodes
-from service.retraining import automation
 from service.retraining.queue import ACTIVE, enqueue, lock_model
 
 log = logging.getLogger("driftloop.jobs")

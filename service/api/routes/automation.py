@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
-from service.retraining import automation
+from service.monitor import automation
 
 router = APIRouter(prefix="/v1", tags=["retraining"], responses=errors(401, 403, 422))
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from retrain.registry import ModelVersionInfo, Registry
 from service.db.engine import make_engine
 from service.db.tables import DriftRun, Episode, utcnow
-from service.retraining import automation
+from service.monitor import automation
 from service.retraining.rollback import rollback
 from service.retraining.triggers import trigger_for_open_episodes
 from tests.support.promotion import job_settings, log_labeled, seed_champion, unique

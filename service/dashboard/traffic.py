@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.codec import loads
-from service.db.tables import PredictionRollup, utcnow
+from service.db.lifecycle_tables import PredictionRollup
+from service.db.tables import utcnow
 
 R = PredictionRollup.__table__  # type: ignore[attr-defined]
 DAYS = 90

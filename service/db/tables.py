@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -262,42 +262,6 @@ class Lease(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_ts())
 
 
-class PredictionRollup(SQLModel, table=True):
-    """One model version's traffic on one UTC day; kept after retention deletes the day's rows."""
-
-    __tablename__ = "prediction_rollups"
-    __table_args__ = (
-        sa.UniqueConstraint("model_name", "model_version", "day", name="uq_prediction_rollups_day"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    model_name: str = Field(max_length=200, index=True)
-    model_version: str = Field(max_length=50)
-    day: date = Field(sa_column=sa.Column(sa.Date, nullable=False, index=True))
-    predictions: int = 0
-    labeled: int = 0
-    latency_p50: float | None = None
-    latency_p95: float | None = None
-    latency_p99: float | None = None
-    latency_max: float | None = None
-    outputs: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
-    final: bool = False  # retention deleted rows of the day: never recomputed from what is left
-    computed_at: datetime = Field(sa_column=_ts())
-
-
-class RetentionPurge(SQLModel, table=True):
-    """How many of a version's predictions retention deleted (row windows count positions past them)."""
-
-    __tablename__ = "retention_purges"
-
-    model_name: str = Field(primary_key=True, max_length=200)
-    model_version: str = Field(primary_key=True, max_length=50)
-    rows_deleted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
-    labeled_deleted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
-    last_created_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    updated_at: datetime = Field(sa_column=_ts())
-
-
 class AutomationState(SQLModel, table=True):
     """Whether the automatic loop may promote for a model: a manual rollback pauses it until a person
     resumes it (or `automation_hold_seconds` pass)."""
@@ -309,3 +273,8 @@ class AutomationState(SQLModel, table=True):
     reason: str = Field(default="", max_length=500)
     changed_by: str = Field(default="", max_length=200)
     changed_at: datetime = Field(sa_column=_ts())
+
+
+# the prediction log's lifecycle (rollups, retention counters): their own module, registered here
+from service.db.lifecycle_tables import PredictionRollup as PredictionRollup  # noqa: E402
+from service.db.lifecycle_tables import RetentionPurge as RetentionPurge  # noqa: E402

@@ -3,14 +3,15 @@
 Policy (per model version, times in UTC):
 - an unlabeled prediction is deleted once older than `retention_days`; a labeled one (with its feedback)
   once older than `labeled_retention_days` (at least `retention_days`); 0 keeps rows forever.
-- never deleted, whatever their age (the *floors* of `floors`):
+- never deleted, whatever their age (the floors of `keep.floors`):
   - rows an open episode stands on: the windows of its runs and of the `breach_m - 1` runs before its first
     (the K of M that opened it), drift windows by prediction time, performance windows by label time;
   - rows a retrain job needs: jobs not finished, or finished within `retention_days`: their training
     window (labeled rows from `window_start` on; every labeled row of the model for an unfinished job without
     a window) and the run and episode that triggered them;
   - rows no scheduled check has read yet: after the version's last drift window (and labels after its last
-    performance window), so catching up later still sees every row.
+    performance window), so catching up later still sees every row; the newest row of each version;
+  - under `window_kind=rows`, the labeled rows of a version still receiving traffic (`keep.row_windows_hold`).
 - any other stored run whose window loses rows gets `drift_runs.rows_deleted_at`: its stored result stands,
   it can no longer be recomputed from the log.
 - every deleted row is counted per version in `retention_purges` (row windows count positions past them).
@@ -26,152 +27,23 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from service.config import Settings
-from service.db.tables import (
-    DriftRun,
-    Episode,
-    Feedback,
-    Prediction,
-    PredictionRollup,
-    RetentionPurge,
-    RetrainJob,
-    utcnow,
-)
+from service.db.lifecycle_tables import PredictionRollup, RetentionPurge
+from service.db.tables import DriftRun, Feedback, Prediction, utcnow
+from service.lifecycle.keep import Bounds, bounds, floors, newest_time, row_windows_hold, unchecked_floors
 from service.lifecycle.rollups import roll_up, run_rollups
 
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]
 RUNS = DriftRun.__table__  # type: ignore[attr-defined]
-EP = Episode.__table__  # type: ignore[attr-defined]
-JOBS = RetrainJob.__table__  # type: ignore[attr-defined]
 ROLL = PredictionRollup.__table__  # type: ignore[attr-defined]
 PURGE = RetentionPurge.__table__  # type: ignore[attr-defined]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-UNREAD_MARGIN = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class Floors:
-    """Per model: rows at or after these times are kept (None: nothing needs them)."""
-
-    created: datetime | None = None  # any prediction created at or after
-    labeled_created: datetime | None = None  # a labeled prediction created at or after
-    received: datetime | None = None  # a labeled prediction whose label arrived at or after
-
-
-def _min(*values: datetime | None) -> datetime | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
-
-
-def _window_floors(conn: sa.Connection, runs: sa.Select[Any]) -> tuple[datetime | None, datetime | None]:
-    """Earliest window start among `runs` (a select of run ids), for drift and performance runs."""
-    stmt = (
-        sa.select(RUNS.c.kind, sa.func.min(RUNS.c.window_start))
-        .where(RUNS.c.id.in_(runs.scalar_subquery()))
-        .group_by(RUNS.c.kind)
-    )
-    found: dict[str, datetime | None] = {k: v for k, v in conn.execute(stmt).all()}
-    return found.get("drift"), found.get("performance")
-
-
-def floors(conn: sa.Connection, model_name: str, settings: Settings, now: datetime) -> Floors:
-    created = labeled = received = None
-    for ep in conn.execute(
-        sa.select(EP.c.kind, EP.c.first_run_id).where(EP.c.model_name == model_name, EP.c.status == "open")
-    ):
-        same = sa.and_(RUNS.c.model_name == model_name, RUNS.c.kind == ep.kind)
-        before = (
-            sa.select(RUNS.c.id)
-            .where(same, RUNS.c.id < ep.first_run_id)
-            .order_by(RUNS.c.id.desc())
-            .limit(max(settings.breach_m - 1, 0))
-        )
-        lead = conn.execute(before).scalars().all()
-        since = sa.select(RUNS.c.id).where(
-            same, sa.or_(RUNS.c.id >= ep.first_run_id, RUNS.c.id.in_(lead or [-1]))
-        )
-        d, p = _window_floors(conn, since)
-        created, received = _min(created, d), _min(received, p)
-    recent = now - timedelta(days=settings.retention_days or 36500)
-    jobs = conn.execute(
-        sa.select(JOBS.c.finished_at, JOBS.c.window_start, JOBS.c.drift_run_id, JOBS.c.episode_id).where(
-            JOBS.c.model_name == model_name,
-            sa.or_(JOBS.c.finished_at.is_(None), JOBS.c.finished_at >= recent),
-        )
-    ).all()
-    for job in jobs:
-        if job.window_start is not None:
-            labeled = _min(labeled, job.window_start)
-        elif job.finished_at is None:
-            labeled = EPOCH  # it will read the model's most recent labeled rows, wherever they are
-        runs = [job.drift_run_id] if job.drift_run_id is not None else []
-        if job.episode_id is not None:
-            runs += (
-                conn.execute(sa.select(EP.c.first_run_id).where(EP.c.id == job.episode_id)).scalars().all()
-            )
-        if runs:
-            d, p = _window_floors(conn, sa.select(RUNS.c.id).where(RUNS.c.id.in_(runs)))
-            created, received = _min(created, d), _min(received, p)
-    return Floors(created, labeled, received)
-
-
-def unchecked_floors(
-    conn: sa.Connection, model_name: str, model_version: str
-) -> tuple[datetime | None, datetime | None]:
-    """Ends of the version's last scheduled drift and performance windows: rows after them are unread."""
-    stmt = (
-        sa.select(RUNS.c.kind, sa.func.max(RUNS.c.window_end))
-        .where(
-            RUNS.c.model_name == model_name,
-            RUNS.c.model_version == model_version,
-            RUNS.c.trigger == "schedule",
-        )
-        .group_by(RUNS.c.kind)
-    )
-    found: dict[str, datetime | None] = {k: v for k, v in conn.execute(stmt).all()}
-    # a row's commit order can trail its time by the group commit's wait: stay clear of the boundary
-    return tuple(
-        v - UNREAD_MARGIN if v is not None else None for v in (found.get("drift"), found.get("performance"))
-    )  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """A row of the version is deleted when created before `created`, and, if labeled, also created
-    before `labeled_created` with its label received before `received` (None: no bound of that kind)."""
-
-    created: datetime
-    labeled_created: datetime | None  # None: labeled rows are kept
-    received: datetime | None  # None: no label-time bound
-
-
-def bounds(
-    settings: Settings,
-    now: datetime,
-    f: Floors,
-    unchecked: tuple[datetime | None, datetime | None],
-    newest: datetime | None = None,
-) -> Bounds | None:
-    """`newest`: the version's last prediction time, always kept (on SQLite the next `seq` follows the
-    largest one left, so the log is never emptied)."""
-    if settings.retention_days <= 0:
-        return None
-    created = _min(now - timedelta(days=settings.retention_days), f.created, unchecked[0], newest)
-    assert created is not None
-    labeled_days = max(settings.labeled_retention_days, settings.retention_days)
-    labeled = (
-        None
-        if settings.labeled_retention_days <= 0
-        else _min(created, now - timedelta(days=labeled_days), f.labeled_created)
-    )
-    return Bounds(created, labeled, _min(f.received, unchecked[1]))
 
 
 @dataclass
@@ -184,19 +56,6 @@ class RetentionReport:
     finished: bool = True  # False: stopped by the time budget, the next run continues
     per_version: dict[tuple[str, str], int] = field(default_factory=dict)
     held: list[tuple[str, str]] = field(default_factory=list)  # labeled rows kept (row windows)
-
-
-def row_windows_hold(settings: Settings, now: datetime, newest: datetime | None) -> bool:
-    """Whether a version's *labeled* rows stay. Drift row blocks chain over the commit sequence (each is
-    the N rows after the last checked block's last `seq`), so deleting checked rows never shifts them; but
-    performance row windows are still numbered by position in label-arrival order (service/monitor/
-    windows.py), so deleting labeled rows of a version still receiving traffic would shift the windows not
-    yet checked, until the monitor counts `retention_purges.labeled_deleted` into those positions. Until
-    then, under `window_kind=rows`, labeled rows are trimmed only from versions without traffic for
-    `retention_days`; time windows are fixed buckets and every row is trimmed."""
-    if settings.window_kind != "rows" or newest is None:
-        return False
-    return newest >= now - timedelta(days=settings.retention_days)
 
 
 def _eligible(
@@ -350,12 +209,6 @@ def _among(conn: sa.Connection, column: sa.ColumnElement[str], ids: list[str]) -
 
 def _rowcount(result: sa.CursorResult[Any]) -> int:
     return int(result.rowcount or 0)
-
-
-def newest_time(conn: sa.Connection, model_name: str, model_version: str) -> datetime | None:
-    stmt = sa.select(P.c.created_at).where(P.c.model_name == model_name, P.c.model_version == model_version)
-    value: datetime | None = conn.execute(stmt.order_by(P.c.created_at.desc()).limit(1)).scalar_one_or_none()
-    return value
 
 
 def versions(conn: sa.Connection) -> list[tuple[str, str]]:

@@ -24,7 +24,8 @@ import orjson
 import sqlalchemy as sa
 
 from service.codec import dumps
-from service.db.tables import Feedback, Prediction, PredictionRollup, utcnow
+from service.db.lifecycle_tables import PredictionRollup
+from service.db.tables import Feedback, Prediction, utcnow
 
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from service.api.deps import AdminDep, RuntimeDep, SessionDep
 from service.api.routes._responses import errors
 from service.monitor import automation
 
-router = APIRouter(prefix="/v1", tags=["retraining"], responses=errors(401, 403, 422))
+router = APIRouter(prefix="/v1", tags=["retraining"], responses=errors(400, 401, 403, 422))
 
 
 class AutomationPublic(BaseModel):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/v1/models", tags=["models"], responses=errors(401, 403, 409, 503))
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=errors(400, 401, 403, 409, 503))
 
 _LINEAGE_TAGS = ("trigger", "job_id", "episode_id", "drift_run_id", "reason", "validation_status")
 

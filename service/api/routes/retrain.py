@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlmodel import col, select
 
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
@@ -33,7 +33,9 @@ class RetrainRequest(BaseModel):
     window_end: Timestamp | None = Field(
         default=None, description="Only labeled rows logged until here (at or before window_start: a 409)."
     )
-    force: bool = Field(default=False, description="Promote even if the challenger does not pass the gate.")
+    force: StrictBool = Field(
+        default=False, description="Promote even if the challenger does not pass the gate."
+    )
 
     @property
     def empty(self) -> bool:

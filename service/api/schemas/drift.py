@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from pydantic.config import JsonDict
 
 from service.api.schemas.timestamps import Timestamp
@@ -137,7 +137,7 @@ class CheckRequest(BaseModel):
     kind: RunKind = "drift"
     start: Timestamp | None = None
     end: Timestamp | None = None
-    last_n: int | None = Field(default=None, ge=1, le=10_000_000)
+    last_n: StrictInt | None = Field(default=None, ge=1, le=10_000_000)  # `true` is not 1 here
     # MLflow registry versions are integers; anything else would fail inside MLflow (a 500)
     model_version: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$")
 

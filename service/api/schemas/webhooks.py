@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
 from pydantic.config import JsonDict
 
 from service.alerts.outbox import EVENT_TYPES
@@ -78,7 +78,7 @@ class WebhookUpdate(BaseModel):
         default=None, description="Rotates the secret (never returned).", json_schema_extra=SECRET_SCHEMA
     )
     format: Format | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     @field_validator("url")
     @classmethod

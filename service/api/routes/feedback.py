@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import (
     AfterValidator,
@@ -73,10 +74,15 @@ class FeedbackResponse(BaseModel):
 
 @router.post("/feedback", response_model=FeedbackResponse, dependencies=[ClientDep])
 def feedback(body: FeedbackRequest, session: SessionDep) -> FeedbackResponse:
-    outcomes = repository.record_feedback(
-        session, items=[(str(item.prediction_id), item.label) for item in body.items]
-    )
-    session.commit()
+    items = [(str(item.prediction_id), item.label) for item in body.items]
+    try:
+        outcomes = repository.record_feedback(session, items=items)
+        session.commit()
+    except sa.exc.IntegrityError:
+        # retention deleted a prediction between our read and the commit: read again, it is now unknown
+        session.rollback()
+        outcomes = repository.record_feedback(session, items=items)
+        session.commit()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("stored", "unchanged", "updated")}
     return FeedbackResponse(
         **counts,

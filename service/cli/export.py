@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from service.config import get_settings
-from service.lifecycle.export import CHUNK_ROWS, ExportError, ExportRequest, count_rows, export_parquet
+
+# `driftloop check` shares this command line: the database and Arrow stack load only when exporting
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:
     """ISO 8601 date or date-time; a value without a zone is UTC."""
+    from service.lifecycle.export import ExportError
+
     if value is None:
         return None
     try:
@@ -45,11 +46,18 @@ def export(
     model: Annotated[str | None, typer.Option(help="Model name [default: DRIFTLOOP_MODEL_NAME].")] = None,
     labeled_only: Annotated[bool, typer.Option(help="Only predictions that have a label.")] = False,
     chunk_rows: Annotated[
-        int, typer.Option(min=100, help="Rows read and written per chunk (bounds memory).")
-    ] = CHUNK_ROWS,
+        int | None,
+        typer.Option(min=100, help="Rows read and written per chunk (bounds memory) [default: 20000]."),
+    ] = None,
 ) -> None:
     """Export logged predictions: features as typed columns, output, probabilities, version, time, label."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from service.db.engine import DatabaseNotMigrated, ensure_migrated, get_engine
+    from service.lifecycle.export import CHUNK_ROWS, ExportError, ExportRequest, count_rows, export_parquet
+
+    chunk_rows = chunk_rows or CHUNK_ROWS
 
     settings = get_settings()
     try:

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from detectors.profile import ReferenceProfile
 from retrain.registry import Registry
 from service.cli.main import app
 from service.codec import dumps
@@ -140,11 +141,10 @@ def assert_roles(name: str, features: list[str], target: str, task: str) -> None
             row = get_reference(session, model_name=name, model_version="1")
     assert row is not None
     assert (row.task, row.target) == (task, target)
-    profiled = sorted(orjson.loads(row.profile)["features"])
+    profiled = sorted(ReferenceProfile.from_json(row.profile).feature_names)
     assert profiled == sorted(features)  # the label and the timestamp are never profiled
 
 
-@pytest.mark.slow
 def test_classifier_pipeline_with_categories_as_the_doc_says(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, mlflow_server: str
 ) -> None:
@@ -165,7 +165,6 @@ def test_classifier_pipeline_with_categories_as_the_doc_says(
     assert drifted.status == "drift" and drifted.is_breach, orjson.loads(drifted.summary)["message"]
 
 
-@pytest.mark.slow
 def test_regressor_on_the_diabetes_data_as_the_doc_says(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, mlflow_server: str
 ) -> None:

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         default=1e15,
         gt=0,
         le=1e300,
-        description="Largest |value| of a numeric feature or label; beyond it a request is a 422.",
+        description="Largest |value| of a numeric feature; beyond it a request is a 422 (docs/limits.md).",
     )
     batch_wait_ms: float = Field(
         default=2.0, ge=0, description="How long the micro-batcher waits for company."

@@ -59,7 +59,8 @@ bench-detectors: install
 bench-monitor: install
 	$(BIN)/python -m bench.monitor
 
-bench-loop: install
+bench-loop: install  # the concept streams with the user's own model, then the demo stream's three policies
+	$(BIN)/python -m bench.loop --concept severe,mild,regression,null
 	$(BIN)/python -m bench.loop
 
 bench-retention: install  # ROWS=10000000 by default; fewer for a quick look

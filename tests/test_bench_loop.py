@@ -48,3 +48,14 @@ def test_write_section_keeps_other_sections(tmp_path: Path) -> None:
     text = path.read_text()
     assert "serve figures" in text and "other" in text and "second" in text and "first" not in text
     assert text.index("## Serving") < text.index("## Retrain loop (x)") < text.index("other stream")
+
+
+def test_live_concept_run_counts_windows_until_a_post_drift_version_serves_every_row() -> None:
+    from bench._loop_concept import LiveRun
+
+    run = LiveRun("severe", versions=["1"] * 10 + ["1", "1,2", "2", "2"] + ["2"] * 6 + ["2", "2", "3"])
+    assert run.windows_to_serve(10) == 2  # window 11 is answered by both: the swap is complete at 12
+    assert run.windows_to_serve(20) == 2
+    assert LiveRun("null", versions=["1"] * 5).windows_to_serve(2) is None
+    run.jobs = [{"status": "succeeded"}, {"status": "rejected"}, {"status": "failed"}]
+    assert run.retrains == 2

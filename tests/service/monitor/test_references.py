@@ -30,3 +30,35 @@ def test_missing_profile_is_fitted_from_the_registry_artifact(sqlite_url: str, r
     assert reference is not None and loaded.profile.n_rows == len(reference) > 1000
     again = load_reference(engine, model_name="ref-model", model_version=info.version)  # now stored
     assert again is not None and isinstance(again.sample, pd.DataFrame)
+
+
+def test_the_registry_gives_the_features_and_the_task(sqlite_url: str, registry: Registry) -> None:
+    """A label with any name is never profiled: the features are the signature's inputs; the task is the
+    model's and is stored with the reference."""
+    from service.monitor.sources import RegistryReferences
+
+    engine = make_engine(sqlite_url)
+    info = bootstrap_demo(registry, "roles-model", n_rows=1500)
+    frame = registry.load_reference("roles-model", info.version)
+    assert frame is not None
+    registry.log_reference("roles-model", info.version, frame.rename(columns={"target": "defaulted"}))
+    loaded = load_reference(
+        engine, model_name="roles-model", model_version=info.version, registry=RegistryReferences(registry),
+        target="defaulted",
+    )  # fmt: skip
+    assert loaded is not None
+    assert loaded.profile.feature_names == list(FEATURES)  # not `defaulted`, not `timestamp`
+    assert (loaded.task, loaded.target) == ("classification", "defaulted")
+    again = load_reference(engine, model_name="roles-model", model_version=info.version)
+    assert again is not None and again.task == "classification"  # stored with the row
+
+
+def test_a_named_target_that_is_missing_is_an_error_naming_the_setting() -> None:
+    import pytest
+
+    from service.monitor.references import target_column
+
+    frame = pd.DataFrame({"x": [1.0], "label": [0]})
+    assert target_column(frame, None, ["x"]) == "label"
+    with pytest.raises(ValueError, match="DRIFTLOOP_TARGET_COLUMN='defaulted'"):
+        target_column(frame, "defaulted", ["x"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -160,8 +161,8 @@ def reference_set(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    host: Annotated[str | None, typer.Option(help="Interface to bind [default: DRIFTLOOP_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: DRIFTLOOP_PORT].")] = None,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Serve the champion (and, unless DRIFTLOOP_EMBEDDED_SCHEDULER=false, run the scheduler in-process)."""
@@ -181,11 +182,17 @@ def serve(
         _fail(str(exc))
     except Exception as exc:
         _fail(f"database unreachable: {exc}", 1)
+    settings = get_settings()
+    if host is not None or port is not None:
+        # The app (and its embedded webhook dispatcher) must know where it listens: never a target.
+        os.environ["DRIFTLOOP_HOST"] = host or settings.host
+        os.environ["DRIFTLOOP_PORT"] = str(port or settings.port)
+        get_settings.cache_clear()
     uvicorn.run(
         "service.app:app_from_env",
         factory=True,
-        host=host,
-        port=port,
+        host=host or settings.host,
+        port=port or settings.port,
         workers=workers,
         log_level="info",
         access_log=False,

@@ -1,0 +1,40 @@
+"""`driftloop serve --host/--port` tells the app where it listens: webhooks may never target it (issue 14)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli.main import app
+from service.config import get_settings
+
+
+def test_serve_exports_its_listening_address(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import uvicorn
+
+    from service.alerts.dispatcher import policy_of
+    from service.db.engine import upgrade
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    upgrade(url)
+    seen: dict[str, Any] = {}
+    monkeypatch.setenv("DRIFTLOOP_DATABASE_URL", url)
+    monkeypatch.setenv("DRIFTLOOP_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DRIFTLOOP_HOST", raising=False)
+    monkeypatch.delenv("DRIFTLOOP_PORT", raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr("service.cli.main._check_metric_setting", lambda: None, raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "8123"])
+        assert result.exit_code == 0, result.output
+        assert (seen["host"], seen["port"]) == ("0.0.0.0", 8123)
+        assert ("0.0.0.0", 8123) in policy_of(get_settings()).own
+    finally:  # serve set them in os.environ itself
+        os.environ.pop("DRIFTLOOP_HOST", None)
+        os.environ.pop("DRIFTLOOP_PORT", None)
+        get_settings.cache_clear()

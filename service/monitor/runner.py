@@ -55,6 +55,7 @@ class Monitor:
         self.champion_version = champion_version
         self.references = references
         self._frontiers: dict[str, int] = {}  # per window series: every window below is checked
+        self._tasks: dict[tuple[str, str], str | None] = {}  # versions whose stored reference has no task
 
     # ----- which version, which windows ----------------------------------------------------------------
 
@@ -220,6 +221,16 @@ class Monitor:
         data = read_labeled_window(self.engine, window)
         return performance.outcome(data, window, s, self._context(window), n=n, lo=lo, hi=hi)
 
+    def _task(self, window: windows.Window, ref: StoredReference | None) -> str | None:
+        """The stored task, else the model's (read once per version and process), else None."""
+        if ref is not None and ref.task:
+            return ref.task
+        key = (window.model_name, window.model_version)
+        task_of = getattr(self.references, "task", None)
+        if key not in self._tasks and task_of is not None:
+            self._tasks[key] = task_of(*key)
+        return self._tasks.get(key)
+
     def _context(self, window: windows.Window) -> performance.Context:
         """The model's task, the baseline carried by the version's last check (else its stored one) and
         when the window's rows were predicted (a retrain after a change trains from there)."""
@@ -251,7 +262,7 @@ class Monitor:
             rows = windows.select_window(window, [windows.P.c.created_at.label("t")]).subquery()
             first = conn.execute(sa.select(sa.func.min(rows.c.t))).scalar_one_or_none()
         return performance.Context(
-            task=ref.task if ref else None,
+            task=self._task(window, ref),
             state=state,
             reference=reference,
             source="reference_profile" if reference else "none",

@@ -27,7 +27,6 @@ from service.monitor.references import get_reference, set_baseline
 from service.monitor.tasks import model_task, watched_metric
 
 if TYPE_CHECKING:
-    from detectors.performance_evidence import Baseline
     from retrain.loop import RetrainOutcome
     from retrain.registry import Registry
 
@@ -73,13 +72,21 @@ def job_details(outcome: RetrainOutcome, change: datetime | None) -> dict[str, A
     }
 
 
-def store_baseline(engine: sa.Engine, name: str, version: str, baseline: Baseline | None) -> None:
-    """Best effort: without it the version's first labeled window becomes its baseline."""
-    if baseline is None:
-        return
+def store_baseline(engine: sa.Engine, name: str, version: str, outcome: RetrainOutcome) -> None:
+    """The promoted version's holdout baseline and its task (a clone of the champion has the champion's)
+    on its reference row. Best effort: without them the version's first labeled window becomes its
+    baseline and the task is read from the model at its first check."""
     try:
         with Session(engine) as session, session.begin():
-            if not set_baseline(session, model_name=name, model_version=version, baseline=baseline):
+            before = get_reference(session, model_name=name, model_version=outcome.champion_version_before)
+            row = get_reference(session, model_name=name, model_version=version)
+            if row is None:
                 log.warning("baseline of %s v%s not stored: no reference row", name, version)
+                return
+            if row.task is None and before is not None and before.task is not None:
+                row.task = before.task
+                session.add(row)
+            if outcome.baseline is not None:
+                set_baseline(session, model_name=name, model_version=version, baseline=outcome.baseline)
     except Exception as exc:
         log.warning("baseline of %s v%s not stored: %s", name, version, exc)

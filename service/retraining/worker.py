@@ -135,7 +135,7 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
         engine, job, guard.intent, settings=settings, registry=registry, details=details,
         performance=dict(ev.challenger_metrics), how=score_text,
     )  # fmt: skip
-    post_change.store_baseline(engine, name, version, outcome.baseline)
+    post_change.store_baseline(engine, name, version, outcome)
     return row or current(engine, job)
 
 

@@ -15,6 +15,7 @@ from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
 from service.codec import dumps
 from service.db.engine import make_engine
 from service.db.tables import DriftRun, Episode, utcnow
+from service.monitor.references import get_reference
 from service.retraining import worker
 from service.retraining.submit import submit
 from service.retraining.triggers import trigger_for_open_episodes
@@ -89,6 +90,10 @@ def test_the_challenger_trains_on_rows_from_the_change_on(
         assert (
             details["baseline"]["metric"] == "accuracy" and details["baseline"]["n"] == details["n_holdout"]
         )
+        with Session(engine) as session:
+            row = get_reference(session, model_name=name, model_version=str(done.result_version))
+        assert row is not None and row.baseline is not None
+        assert orjson.loads(row.baseline) == details["baseline"]  # the new champion's checks test against it
 
 
 def test_a_tie_is_rejected_and_says_why(

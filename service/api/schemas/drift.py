@@ -14,7 +14,7 @@ from service.config import Settings
 from service.db.tables import DriftRun, Episode, FeatureResult
 from service.monitor.episodes import links
 
-RunStatus = Literal["drift", "no_drift", "insufficient_data", "no_reference"]
+RunStatus = Literal["drift", "no_drift", "insufficient_data", "no_reference", "invalid_setting"]
 RunKind = Literal["drift", "performance"]
 #: what a stored run can be: estimated_performance runs come with each drift check (docs/estimation.md)
 StoredKind = Literal["drift", "performance", "estimated_performance"]

@@ -93,7 +93,10 @@ def outcome(
     details: dict[str, Any] = {"metric": metric, "value": value, "n_rows": data.n_rows}
     breach, decisive, status, threshold = False, False, "no_drift", None
     if metric in EVIDENCE_METRICS:
-        own = ev_.window_baseline(metric, a)
+        try:
+            own = ev_.window_baseline(metric, a)
+        except ValueError as exc:  # e.g. log loss / roc_auc without probabilities, one class in the window
+            return _untestable(summary, exc, n=n, lo=lo, hi=hi)
         summary["baseline_state"], summary["window_baseline"] = ctx.state, own.to_dict()
         base = pooling.baseline_of(ctx.state)
         if base is None or base.metric != metric:
@@ -103,9 +106,12 @@ def outcome(
                 "later windows are tested against it"
             )
         else:
-            found = ev_.evidence(
-                metric, a, base, alpha=s.performance_alpha, min_effect=s.performance_min_effect
-            )
+            try:
+                found = ev_.evidence(
+                    metric, a, base, alpha=s.performance_alpha, min_effect=s.performance_min_effect
+                )
+            except ValueError as exc:
+                return _untestable(summary, exc, n=n, lo=lo, hi=hi)
             summary["evidence"] = found.to_dict()
             breach, decisive, status = found.is_breach, found.is_decisive, found.status
             threshold = found.min_effect
@@ -137,6 +143,12 @@ def outcome(
         threshold=finite(threshold), p_val=finite(details.get("p_val")), is_drift=breach, status=status,
     )  # fmt: skip
     return Outcome(run, [result], summary["message"], details, decisive=decisive)
+
+
+def _untestable(summary: dict[str, Any], exc: ValueError, *, n: int, lo: datetime, hi: datetime) -> Outcome:
+    """A window the metric's test cannot judge says why and counts as no evidence (never a crash)."""
+    summary["message"] = f"{summary['metric']} cannot be tested on this window: {exc}"
+    return Outcome(new_run(status="insufficient_data", n_rows=n, start=lo, end=hi, summary=summary))
 
 
 def _tolerance(

@@ -148,3 +148,11 @@ def test_a_metric_that_does_not_fit_the_task_is_shown_not_crashed(database_url: 
     run = checked(monitor, monitor.engine, model, 0, regression_error=5.0, rng=np.random.default_rng(1))
     assert run.status == "invalid_setting" and not run.is_breach
     assert "DRIFTLOOP_PERFORMANCE_METRIC='accuracy'" in orjson.loads(run.summary)["message"]
+
+
+def test_a_metric_the_window_cannot_give_is_no_evidence_not_a_crash(database_url: str) -> None:
+    model = unique_model()
+    monitor = monitor_for(database_url, model, performance_metric="log_loss")  # no probabilities logged
+    run = checked(monitor, monitor.engine, model, 0, accuracy=0.8, rng=np.random.default_rng(2))
+    assert run.status == "insufficient_data" and not run.is_breach
+    assert "log_loss cannot be tested on this window" in orjson.loads(run.summary)["message"]

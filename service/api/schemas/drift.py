@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from service.api.schemas.timestamps import Timestamp
@@ -119,6 +119,15 @@ class EpisodePage(BaseModel):
     items: list[EpisodePublic]
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer: 5 and 5.0, never `true` or "5" (pydantic alone reads both as integers)
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+
 # `last_n` or a time range, in the published schema too (a null counts as absent, as in the validator).
 _ONE_WINDOW: JsonDict = {
     "anyOf": [
@@ -137,7 +146,7 @@ class CheckRequest(BaseModel):
     kind: RunKind = "drift"
     start: Timestamp | None = None
     end: Timestamp | None = None
-    last_n: StrictInt | None = Field(default=None, ge=1, le=10_000_000)  # `true` is not 1 here
+    last_n: JsonInteger | None = Field(default=None, ge=1, le=10_000_000)
     # MLflow registry versions are integers; anything else would fail inside MLflow (a 500)
     model_version: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$")
 

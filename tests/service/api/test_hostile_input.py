@@ -444,6 +444,9 @@ def test_cross_field_rules_are_in_the_schema_or_valid(
         _assert_4xx(client.post("/v1/drift/check", json={"last_n": 5, "start": T0}, headers=ADMIN), 422)
         # a boolean is no integer and 1 is no boolean here, as the schema says (schemathesis' long run)
         _assert_4xx(client.post("/v1/drift/check", json={"last_n": True, "end": None}, headers=ADMIN), 422)
+        _assert_4xx(client.post("/v1/drift/check", json={"last_n": "5"}, headers=ADMIN), 422)
+        r = client.post("/v1/drift/check", json={"last_n": 5.0}, headers=ADMIN)  # an integer to JSON Schema
+        assert r.status_code != 422, r.text
         _assert_4xx(client.post("/v1/retrain", json={"reason": "x", "force": 1}, headers=ADMIN), 422)
         _assert_4xx(client.patch("/v1/webhooks/1", json={"enabled": "yes"}, headers=ADMIN), 422)
         _assert_4xx(client.post("/v1/models/rollback", content=b"\xff|\xfer", headers={**ADMIN, **JSON}), 400)

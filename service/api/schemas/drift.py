@@ -126,8 +126,6 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
-
 # `last_n` or a time range, in the published schema too (a null counts as absent, as in the validator).
 _ONE_WINDOW: JsonDict = {
     "anyOf": [
@@ -146,7 +144,7 @@ class CheckRequest(BaseModel):
     kind: RunKind = "drift"
     start: Timestamp | None = None
     end: Timestamp | None = None
-    last_n: JsonInteger | None = Field(default=None, ge=1, le=10_000_000)
+    last_n: Annotated[int, Field(ge=1, le=10_000_000), BeforeValidator(_json_integer)] | None = None
     # MLflow registry versions are integers; anything else would fail inside MLflow (a 500)
     model_version: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$")
 

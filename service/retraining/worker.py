@@ -116,6 +116,7 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
         "n_train": outcome.n_train,
         "n_holdout": outcome.n_holdout,
         "labeled_rows": len(labeled),
+        "dropped_rows": int(labeled.attrs.get("dropped_rows", 0)),  # unusable rows left out (non-finite)
         "policy": settings.retrain_data_policy,
         "reason": outcome.reason,
         **post_change.job_details(outcome, change),

@@ -46,9 +46,7 @@ class Prediction(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     # commit order: every reader sees a prefix of it, so row windows are ranges of it
     # (service/serving/store.py assigns it; PostgreSQL: identity under a transaction lock)
-    seq: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False)
-    )
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False))
     created_at: datetime = Field(sa_column=_ts())
     model_name: str = Field(max_length=200)
     model_version: str = Field(max_length=50)

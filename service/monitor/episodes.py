@@ -115,8 +115,10 @@ def evaluate(
         )
         session.add(episode)
         session.flush()
-        why = "decisive evidence in one window" if decisive and breaches < settings.breach_k else (
-            f"{breaches} of the last {len(window)} checks breached"
+        why = (
+            "decisive evidence in one window"
+            if decisive and breaches < settings.breach_k
+            else (f"{breaches} of the last {len(window)} checks breached")
         )
         summary = f"{headline} ({why})"
         if decisive:

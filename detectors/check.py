@@ -138,11 +138,19 @@ def _multivariate(profile: ReferenceProfile, current: Data, opts: CheckOptions) 
             cur[name] = np.array(
                 [None if v is None or v != v else v for v in series.to_numpy(dtype=object)], dtype=object
             )
+    return classifier_vs_profile(profile, cur, opts)
+
+
+def classifier_vs_profile(
+    profile: ReferenceProfile, current: dict[str, np.ndarray], opts: CheckOptions
+) -> MultivariateResult:
+    """The domain classifier between the profile's bounded sample and `current` (one array per feature):
+    the one place the CLI's check and the service's streamed windows build it."""
+    names = list(profile.features)
     cats = {n: profile.features[n].categories for n in names if profile.features[n].kind == "categorical"}
-    ref = {n: profile.sample[n] for n in names}
     return domain_classifier(
-        ref,
-        cur,
+        {n: profile.sample[n] for n in names},
+        current,
         categories=cats,
         max_rows=opts.multivariate_max_rows,
         threshold=opts.multivariate_threshold,

@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from detectors.check import CheckOptions, compare_summaries
+from detectors.check import CheckOptions, classifier_vs_profile, compare_summaries
 from detectors.columns import as_float
 from detectors.importance import DriftRootCause, ModelImportance, rank_drift
-from detectors.multivariate import domain_classifier
 from detectors.profile import FeatureProfile, ReferenceProfile, fit_feature
 from detectors.results import DatasetDriftResult, MultivariateResult
 from service.config import Settings
@@ -74,15 +73,7 @@ def multivariate(
     for name in names:
         dtype: Any = np.float64 if profile.features[name].kind == "numeric" else object
         current[name] = np.array(data.sample[name], dtype=dtype)
-    cats = {n: fp.categories for n, fp in profile.features.items() if fp.kind == "categorical"}
-    return domain_classifier(
-        {n: profile.sample[n] for n in names},
-        current,
-        categories=cats,
-        max_rows=opts.multivariate_max_rows,
-        threshold=opts.multivariate_threshold,
-        seed=opts.seed,
-    )
+    return classifier_vs_profile(profile, current, opts)
 
 
 def decide(drift: DriftProfile, data: WindowData, opts: CheckOptions) -> DatasetDriftResult:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from service.db.streaming import dbapi_chunks
 from service.db.tables import Feedback, Prediction, ReferenceProfileRow
 from service.lifecycle.arrow_types import Inferrer, conform, infer, infer_probabilities, widen_schema
 
@@ -162,19 +163,7 @@ def stream_chunks(engine: sa.Engine, request: ExportRequest, chunk_rows: int) ->
                 return
             # psycopg already returns aware datetimes: plain DBAPI tuples skip SQLAlchemy's per-row work
             # (the buffered server-side cursor may hold a row fetched ahead: take it through the public API)
-            first = result.fetchone()
-            if first is None:
-                return
-            chunk: list[Any] = [tuple(first)]
-            while True:
-                more = result.cursor.fetchmany(chunk_rows - len(chunk))
-                chunk.extend(more)
-                if len(chunk) >= chunk_rows or not more:
-                    if chunk:
-                        yield chunk
-                    if not more:
-                        return
-                    chunk = []
+            yield from dbapi_chunks(result, chunk_rows)
         finally:
             result.close()
 

@@ -27,6 +27,7 @@ from detectors.window import (
     summarize_categorical,
     summarize_numeric,
 )
+from service.db.streaming import dbapi_chunks
 from service.monitor.windows import P, Window, select_window
 
 CHUNK_ROWS = 50_000
@@ -103,19 +104,7 @@ def stream(engine: sa.Engine, stmt: sa.Select[Any], chunk_rows: int = CHUNK_ROWS
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True).execute(stmt)
         try:
-            first = result.fetchone()
-            if first is None:
-                return
-            chunk: list[Any] = [tuple(first)]
-            while True:
-                more = result.cursor.fetchmany(chunk_rows - len(chunk))
-                chunk.extend(more)
-                if len(chunk) >= chunk_rows or not more:
-                    if chunk:
-                        yield chunk
-                    if not more:
-                        return
-                    chunk = []
+            yield from dbapi_chunks(result, chunk_rows)
         finally:
             result.close()
 

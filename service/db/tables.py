@@ -188,6 +188,8 @@ class Webhook(SQLModel, table=True):
     event_types: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     secret: str = Field(max_length=500)
     format: str = Field(default="json", max_length=10)
+    # JSON list of model names whose events this hook receives; [] = every model
+    models: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
     enabled: bool = True
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
@@ -276,3 +278,4 @@ class AutomationState(SQLModel, table=True):
 # the prediction log's lifecycle (rollups, retention counters): their own module, registered here
 from service.db.lifecycle_tables import PredictionRollup as PredictionRollup  # noqa: E402
 from service.db.lifecycle_tables import RetentionPurge as RetentionPurge  # noqa: E402
+from service.db.model_tables import WatchedModel as WatchedModel  # noqa: E402

@@ -24,7 +24,6 @@ def upgrade() -> None:
     op.create_table(
         "watched_models",
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("added_by", sa.String(length=200), nullable=False),
         sa.Column("added_at", UTC_TS, nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )

@@ -17,5 +17,4 @@ class WatchedModel(SQLModel, table=True):
     __tablename__ = "watched_models"
 
     name: str = Field(primary_key=True, max_length=200)
-    added_by: str = Field(default="", max_length=200)
     added_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -5,8 +5,11 @@ from __future__ import annotations
 from html import escape
 from string import Template
 from typing import Any
+from urllib.parse import quote
 
 from service.dashboard.estimation import render_estimation
+from service.dashboard.history import render_retrains, render_versions
+from service.dashboard.progress import render_progress
 from service.dashboard.svg import feature_svg
 from service.dashboard.traffic import render_traffic
 
@@ -38,8 +41,10 @@ svg .realized { fill: #059669; } svg .realized.drift { fill: #b00020; }
 </style>
 </head>
 <body>
+<nav><a id="overview-link" href="/">all models</a></nav>
 <h1>driftloop &middot; <span id="model-name">$model</span></h1>
 <section id="champion" data-version="$champion_version">$champion</section>
+$next_window
 <section id="automation">$automation</section>
 <h2>Open breach episodes</h2>
 <section id="open-episodes">$episodes</section>
@@ -51,7 +56,11 @@ $estimation
 $traffic
 <h2>Latest checks</h2>
 <section id="latest-runs">$runs</section>
-<p class="muted">Generated $generated &middot; <a href="/v1/dashboard/data">data as JSON</a> &middot;
+<h2>Retrains <span class="muted">(newest first)</span></h2>
+<section id="retrain-history">$retrains</section>
+<h2>Versions</h2>
+<section id="version-history">$versions</section>
+<p class="muted">Generated $generated &middot; <a id="data-link" href="$data_href">data as JSON</a> &middot;
 <a href="/docs">API</a></p>
 </body>
 </html>
@@ -73,6 +82,10 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         estimation=render_estimation(data.get("estimation"), data["performance"]),
         traffic=render_traffic(data.get("traffic", [])),
         runs=_runs(data["runs"]),
+        next_window=render_progress(data.get("next_window")),
+        retrains=render_retrains(data.get("retrains", [])),
+        versions=render_versions(data.get("versions", [])),
+        data_href=f"/v1/dashboard/data?model={quote(data['model_name'], safe='')}",
         plot_runs=plot_runs,
         generated=escape(data["generated_at"]),
     )

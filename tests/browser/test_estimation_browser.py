@@ -36,7 +36,7 @@ def test_estimated_chart_and_root_cause_render_in_chromium(browser: Any, site: s
     foreign: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: None if r.url.startswith((site, "data:")) else foreign.append(r.url))
-    response = page.goto(site + "/")
+    response = page.goto(site + "/dashboard/models/demo")
     assert response is not None and response.status == 200
 
     cause = page.locator("#root-cause")

@@ -38,7 +38,7 @@ def test_page_shows_champion_episode_runs_and_a_plot_per_feature(
 ) -> None:
     seeded = seed(sqlite_url, runs=4, drift_from=2, window_rows=250)
     with make_client(sqlite_url) as client:
-        response = client.get("/")
+        response = client.get("/dashboard/models/demo")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     page = response.text
     assert '<span class="champion-name">demo</span>' in page
@@ -91,7 +91,7 @@ def test_empty_database_and_missing_champion_still_render(
 ) -> None:
     fake_registry.champion = None
     with make_client(sqlite_url) as client:
-        page = client.get("/").text
+        page = client.get("/dashboard/models/demo").text
         data = client.get("/v1/dashboard/data").json()
     assert 'id="no-features"' in page and "No checks yet." in page and "none loaded" in page
     assert data["champion"]["version"] is None and "champion" in data["champion"]["error"]
@@ -134,7 +134,7 @@ def test_performance_runs_get_their_own_plot(make_client: Callable[..., Any], sq
             )
         session.commit()
     with make_client(sqlite_url) as client:
-        page = client.get("/").text
+        page = client.get("/dashboard/models/demo").text
         data = client.get("/v1/dashboard/data").json()
     assert [p["statistic"] for p in data["performance"]["accuracy"]] == accuracy
     assert "accuracy" not in data["features"] and len(data["features"]["income"]) == len(seeded.run_ids)

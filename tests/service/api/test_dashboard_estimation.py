@@ -33,7 +33,8 @@ def client(
 
 
 def test_dashboard_charts_the_estimate_with_its_band_beside_realized(client: TestClient) -> None:
-    data = client.get("/v1/dashboard/data").json()["estimation"]
+    body = client.get("/v1/dashboard/data").json()
+    data = body["estimation"]
     assert data["metric"] == "accuracy" and data["limits"] == CBPE_LIMITS
     points = data["estimated"]
     assert [p["is_drift"] for p in points] == [False, False, True, True, True]
@@ -41,7 +42,7 @@ def test_dashboard_charts_the_estimate_with_its_band_beside_realized(client: Tes
     assert all(p["threshold"] == pytest.approx(p["baseline"] - 0.02) for p in points)
     assert data["root_cause"]["sentence"].startswith("The drift that matters to this model:")
 
-    page = client.get("/").text
+    page = client.get(f"/dashboard/models/{body['model_name']}").text
     (block,) = re.findall(r'<svg class="estimated-plot".*?</svg>', page, flags=re.S)
     svg = ET.fromstring(block)
     assert svg.attrib["data-metric"] == "accuracy" and svg.attrib["data-points"] == "5"

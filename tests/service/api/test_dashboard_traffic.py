@@ -18,7 +18,7 @@ def test_page_and_data_show_daily_traffic(make_client: Callable[..., Any], sqlit
     run_rollups(engine, models=["demo"])
     engine.dispose()
     with make_client(sqlite_url) as client:
-        page = client.get("/").text
+        page = client.get("/dashboard/models/demo").text
         data = client.get("/v1/dashboard/data").json()
     assert 'id="daily-traffic"' in page and f'data-day="{day.date().isoformat()}"' in page
     assert [(r["day"], r["predictions"]) for r in data["traffic"]] == [(day.date().isoformat(), 12)]

@@ -44,3 +44,8 @@ class RetentionPurge(SQLModel, table=True):
     labeled_deleted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
     last_created_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(sa_column=_ts())
+
+
+# the scheduled export's days and the rollup scan's saved progress: registered with the other tables here
+# (a module import: it completes whichever of the two modules is imported first)
+import service.db.export_tables  # noqa: E402, F401

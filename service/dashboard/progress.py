@@ -2,8 +2,8 @@
 
 A row window is the N rows after the last checked block (monitor/chain.py), so the count starts after the
 newest scheduled row-block run's `last_seq` and stops at N: an index range read of at most N rows,
-whatever the size of the log. A time window is the current epoch-aligned bucket; it is checked
-`SETTLE_SECONDS` after it ends; its rows are counted up to `ROW_CAP`.
+whatever the size of the log. A time window is the current epoch-aligned bucket, checked at the first tick
+after it ends (and settles, monitor/settled.py); its rows are counted up to `ROW_CAP`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from service.config import Settings
 from service.db.tables import DriftRun, utcnow
-from service.monitor.windows import SETTLE_SECONDS, P, row_block, version_filter
+from service.monitor.windows import P, row_block, version_filter
 
 R = DriftRun.__table__  # type: ignore[attr-defined]
 RECENT_RUNS = 50  # the runs looked at for the newest checked block (as the monitor's cold start does)
@@ -70,13 +70,12 @@ def next_window(
         end = start + timedelta(seconds=seconds)
         where = sa.and_(version_filter(name, version), P.c.created_at >= start, P.c.created_at < end)
         rows = _bounded_count(conn, where, ROW_CAP)
-    checked_at = end + timedelta(seconds=SETTLE_SECONDS)
     return {
         "mode": "time",
         "model_version": version,
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "seconds_left": max(0.0, (checked_at - now).total_seconds()),
+        "seconds_left": max(0.0, (end - now).total_seconds()),
         "rows": rows,
         "rows_capped": rows >= ROW_CAP,
     }

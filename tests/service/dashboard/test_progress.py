@@ -1,0 +1,64 @@
+"""Progress toward the next drift window, after the real monitor's checks, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sklearn.pipeline import Pipeline
+
+from service.dashboard.progress import next_window, progress_text, render_progress
+from service.db.engine import make_engine
+from service.monitor.runner import Monitor
+from tests.support.monitor import add_reference, log_traffic, settings, unique_model
+from tests.support.prediction_log import insert, prediction_row
+
+
+def test_rows_after_the_last_checked_block_count_toward_the_next(
+    database_url: str, demo_estimator: Pipeline
+) -> None:
+    model, other = unique_model(), unique_model()
+    s = settings(database_url, model)
+    engine = make_engine(database_url)
+    add_reference(engine, model)
+    assert next_window(engine, name=model, version=None, settings=s) is None
+    log_traffic(engine, demo_estimator, n_rows=2601, offset=0, model=model)
+    log_traffic(engine, demo_estimator, n_rows=700, offset=0, model=other)  # another model's rows
+    log_traffic(engine, demo_estimator, n_rows=50, offset=0, model=model, version="2")  # another version
+    before = next_window(engine, name=model, version="1", settings=s)
+    assert before is not None and before["rows"] == 1000 and before["complete"]  # two blocks wait
+    runs = Monitor(s, engine, champion_version=lambda _: "1").run_due("drift")
+    assert [r.n_rows for r in runs] == [1000, 1000]
+    found = next_window(engine, name=model, version="1", settings=s)
+    assert found is not None
+    assert (found["mode"], found["rows"], found["size"], found["complete"]) == ("rows", 601, 1000, False)
+    with engine.connect() as conn:  # counted after the last row of the second block
+        second_last = conn.execute(
+            sa.text("SELECT seq FROM predictions WHERE model_name = :m AND model_version = '1' "
+                    "ORDER BY seq LIMIT 1 OFFSET 1999"), {"m": model}
+        ).scalar_one()  # fmt: skip
+    assert found["after_seq"] == second_last
+    assert progress_text(found) == "601 / 1000 rows"
+    html = render_progress(found)
+    assert 'data-rows="601"' in html and "601 / 1000 rows" in html and 'value="601"' in html
+    other_found = next_window(engine, name=other, version="1", settings=settings(database_url, other))
+    assert other_found is not None and other_found["rows"] == 700
+    small = next_window(
+        engine, name=model, version="1", settings=settings(database_url, model, window_rows=500)
+    )
+    assert small is not None and small["rows"] == 500 and small["complete"]  # no block of 500 checked yet
+
+
+def test_a_time_window_says_the_time_left_and_its_rows(database_url: str) -> None:
+    model = unique_model()
+    s = settings(database_url, model, window_kind="time", window_seconds=3600.0)
+    engine = make_engine(database_url)
+    now = datetime(2026, 3, 1, 10, 45, tzinfo=UTC)
+    bucket = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    rows = [prediction_row(model, bucket + timedelta(minutes=i), {"x": 1.0}) for i in range(45)]
+    rows += [prediction_row(model, bucket - timedelta(minutes=1), {"x": 1.0})]  # the previous bucket
+    insert(engine, rows)
+    found = next_window(engine, name=model, version="1", settings=s, now=now)
+    assert found is not None and found["mode"] == "time" and found["rows"] == 45
+    assert found["start"] == bucket.isoformat() and found["seconds_left"] == 15 * 60.0
+    assert progress_text(found) == "15 min 00 s left (45 rows so far)"

@@ -28,6 +28,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "model.promoted",
     "model.rejected",
     "model.rolled_back",
+    "automation.paused",
+    "automation.resumed",
 )
 
 

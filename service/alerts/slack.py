@@ -16,6 +16,8 @@ _ICONS = {
     "performance.estimated_recovered": ":white_check_mark:",
     "retrain.succeeded": ":white_check_mark:",
     "model.promoted": ":rocket:",
+    "automation.paused": ":double_vertical_bar:",
+    "automation.resumed": ":arrow_forward:",
 }
 
 

@@ -1,9 +1,12 @@
 """Whether the automatic loop may retrain and promote for a model: `active`, or `paused` by a person.
 
-A manual rollback pauses it (`rollback.py`): the version a person chose keeps serving, and the loop does not
-promote over it at the next breach, until a person resumes it (`POST /v1/automation`) or, when
+The state is per model (one row each). A manual rollback pauses it (`rollback.py`): the version a person
+chose keeps serving, and the loop does not promote over it at the next breach, until a person resumes it
+(`POST /v1/models/{name}/automation`, or `/v1/automation` for the default model) or, when
 `DRIFTLOOP_AUTOMATION_HOLD_SECONDS` is set, that long after the rollback. A model without a row is active.
-Store functions take a session and only add / flush; the caller commits.
+A person's pause or resume (`change`) records `automation.paused` / `automation.resumed` naming the model
+(a rollback's pause is told by its `model.rolled_back`). Store functions take a session and only add /
+flush; the caller commits.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
+from urllib.parse import quote
 
 from sqlmodel import Session
 
+from service.alerts.outbox import emit
 from service.config import Settings
 from service.db.tables import AutomationState, utcnow
 
@@ -65,12 +70,32 @@ def set_state(session: Session, model_name: str, state: State, *, reason: str, b
     return row
 
 
+def change(
+    session: Session, model_name: str, state: State, *, reason: str, by: str, settings: Settings
+) -> Automation:
+    """A person pauses or resumes the model's loop: record it and, when the state changes, its event in
+    the outbox (flushed, not committed). Returns the state now."""
+    before = current(session, model_name, settings)
+    set_state(session, model_name, state, reason=reason, by=by)
+    after = current(session, model_name, settings)
+    if before.state != after.state:
+        verb = "paused" if after.paused else "resumed"
+        emit(
+            session, type=f"automation.{verb}", model_name=model_name, model_version=None,
+            summary=f"automatic retraining and promotion of {model_name} {verb} by {by}: {reason}",
+            data={"state": after.state, "previous_state": before.state, "reason": after.reason, "by": by},
+            links={"automation": f"{settings.public_url}/v1/models/{quote(model_name, safe='')}/automation",
+                   "dashboard": f"{settings.public_url}/"},
+        )  # fmt: skip
+    return after
+
+
 def blocked(session: Session, model_name: str, settings: Settings) -> str | None:
     """Why the automatic loop may not retrain now because of a pause, or None."""
     found = current(session, model_name, settings)
     if not found.paused:
         return None
-    until = " until resumed (POST /v1/automation)"
+    until = f" until resumed (POST /v1/models/{model_name}/automation)"
     if found.resumes_at is not None:
         until = f" until {found.resumes_at.isoformat()}"
     return f"automation paused by {found.changed_by or 'a person'}{until}: {found.reason}"

@@ -3,12 +3,17 @@ serving process's model holder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import sqlalchemy as sa
 
-from service.monitor.runner import Monitor
+from service.config import Settings
+from service.monitor.references import ReferenceSource
+from service.monitor.runner import ChampionVersion, Monitor
+from service.serving.fleet import UnknownModel
 from service.serving.holder import ModelHolder
 
 if TYPE_CHECKING:
@@ -81,13 +86,103 @@ def holder_champion(holder: ModelHolder) -> Callable[[str], str | None]:
     return champion_version
 
 
-def serving_monitor(runtime: Runtime) -> Monitor:
-    """The monitor of a serving process: its champion is the version it answers with, its references
-    come from the registry (none without one)."""
+def serving_champion(runtime: Runtime) -> ChampionVersion:
+    """The version this process answers with for each model (its slot's holder, looked up per call: the
+    watch API adds and removes models at run time); None for a model it does not serve."""
+
+    def champion_version(name: str) -> str | None:
+        try:
+            holder = runtime.slot(name).holder
+        except UnknownModel:
+            return None
+        return holder_champion(holder)(name)
+
+    return champion_version
+
+
+def serving_monitor(runtime: Runtime, name: str | None = None) -> Monitor:
+    """The monitor of one model (default: the default model) in a serving process: its champion is the
+    version the process answers with, its references come from the registry (none without one)."""
     registry = runtime.registry
+    settings = runtime.settings_for(name) if name is not None else runtime.settings
     return Monitor(
-        runtime.settings,
+        settings,
         runtime.engine,
-        champion_version=holder_champion(runtime.holder),
+        champion_version=serving_champion(runtime),
         references=RegistryReferences(registry) if registry is not None else None,
+    )
+
+
+class WatchedModels:
+    """The models a scheduler watches, asked at every tick (the watch API adds and removes models at run
+    time, so the list is never cached), each with its own settings and one `Monitor` kept across ticks
+    (its window frontiers make a tick cheap); a model's monitor is rebuilt when its settings change."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        names: Callable[[], Sequence[str]],
+        settings_for: Callable[[str], Settings],
+        champion_version: ChampionVersion | None = None,
+        references: ReferenceSource | None = None,
+    ) -> None:
+        self.engine = engine
+        self._names = names
+        self._settings_for = settings_for
+        self.champion_version = champion_version
+        self.references = references
+        self._monitors: dict[str, Monitor] = {}
+        self._lock = threading.Lock()  # jobs of several models ask from their own threads
+
+    def names(self) -> tuple[str, ...]:
+        """The watched models now; an unwatched model's monitor (and its state) is dropped."""
+        found = tuple(self._names())
+        with self._lock:
+            for gone in set(self._monitors) - set(found):
+                del self._monitors[gone]
+        return found
+
+    def settings_for(self, name: str) -> Settings:
+        """The model's settings (`UnknownModel` once it is not watched any more)."""
+        return self._settings_for(name)
+
+    def monitor(self, settings: Settings) -> Monitor:
+        name = settings.model_name
+        with self._lock:
+            found = self._monitors.get(name)
+            if found is None or found.settings != settings:
+                found = Monitor(
+                    settings, self.engine, champion_version=self.champion_version, references=self.references
+                )
+                self._monitors[name] = found
+            return found
+
+
+def serving_models(runtime: Runtime) -> WatchedModels:
+    """Every model a serving process serves (`runtime.model_names`, read at each tick)."""
+    registry = runtime.registry
+    return WatchedModels(
+        runtime.engine,
+        names=lambda: runtime.model_names,
+        settings_for=runtime.settings_for,
+        champion_version=serving_champion(runtime),
+        references=RegistryReferences(registry) if registry is not None else None,
+    )
+
+
+def registry_models(
+    engine: sa.Engine,
+    registry: Registry,
+    *,
+    names: Callable[[], Sequence[str]],
+    settings_for: Callable[[str], Settings],
+) -> WatchedModels:
+    """The models of a scheduler without a serving process: champions and references from the registry."""
+    return WatchedModels(
+        engine,
+        names=names,
+        settings_for=settings_for,
+        champion_version=registry_champion(registry),
+        references=RegistryReferences(registry),
     )

@@ -11,7 +11,7 @@ from retrain.synthetic import DriftPlan
 from service import scheduler as sched
 from service.db.engine import make_engine
 from service.db.leases import hold_lease
-from service.monitor import Monitor
+from service.monitor.sources import WatchedModels
 from tests.support.monitor import add_reference, log_traffic, settings, unique_model
 
 
@@ -46,8 +46,9 @@ def test_two_schedulers_over_one_postgres_store_each_run_once(
     extra = [sched.JobSpec(f"probe-{model}", count_call, 0.2)]
     for _ in range(2):  # two "processes": own engine, own scheduler, own holder id
         engine = make_engine(pg_database)
-        monitor = Monitor(s, engine, champion_version=lambda _: "1")
-        jobs = [*sched.background_jobs(s, monitor, None)[:2], *extra]  # the checks and the probe
+        models = WatchedModels(engine, names=lambda: [model], settings_for=lambda _: s,
+                               champion_version=lambda _: "1")  # fmt: skip
+        jobs = [*sched.background_jobs(s, models, None)[:2], *extra]  # the checks and the probe
         schedulers.append((sched.build_scheduler(s, engine, jobs), engine))
     for scheduler, _ in schedulers:
         scheduler.start()
@@ -127,12 +128,12 @@ def test_job_skips_when_another_holds_its_lease(sqlite_url: str) -> None:
 def test_background_jobs_are_one_list_and_every_scheduler_runs_them(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     s = settings(sqlite_url)
-    monitor = Monitor(s, engine)
-    without_registry = {spec.name for spec in sched.background_jobs(s, monitor, None)}
+    models = WatchedModels(engine, names=lambda: ["demo"], settings_for=lambda _: s)
+    without_registry = {spec.name for spec in sched.background_jobs(s, models, None)}
     assert without_registry == {
         "drift-check", "performance-check", "webhook-dispatcher", "retrain-trigger", "retention"
     }  # fmt: skip
-    jobs = sched.background_jobs(s, monitor, object())  # type: ignore[arg-type]  # never called here
+    jobs = sched.background_jobs(s, models, object())  # type: ignore[arg-type]  # never called here
     assert {spec.name for spec in jobs} == without_registry | {"retrain-worker"}
     scheduler = sched.build_scheduler(s, engine, jobs)
     scheduler.start(paused=True)

@@ -38,18 +38,48 @@ class AutomationRequest(BaseModel):
     reason: str = Field(default="", max_length=500, description="Why, for the record.")
 
 
+def _get(session: SessionDep, runtime: RuntimeDep, name: str) -> AutomationPublic:
+    s = runtime.settings_for(name)  # an unknown model is a 404 naming the known ones
+    return AutomationPublic.of(automation.current(session, name, s))
+
+
+def _set(body: AutomationRequest, session: SessionDep, runtime: RuntimeDep, name: str) -> AutomationPublic:
+    s = runtime.settings_for(name)
+    reason = body.reason or f"set {body.state} by an admin"
+    found = automation.change(session, name, body.state, reason=reason, by="admin", settings=s)
+    session.commit()
+    return AutomationPublic.of(found)
+
+
 @router.get("/automation", response_model=AutomationPublic, dependencies=[AdminDep])
 def get_automation(session: SessionDep, runtime: RuntimeDep) -> AutomationPublic:
-    """Whether the automatic loop may retrain and promote for the served model."""
-    s = runtime.settings
-    return AutomationPublic.of(automation.current(session, s.model_name, s))
+    """Whether the automatic loop may retrain and promote for the default model."""
+    return _get(session, runtime, runtime.settings.model_name)
 
 
 @router.post("/automation", response_model=AutomationPublic, dependencies=[AdminDep])
 def set_automation(body: AutomationRequest, session: SessionDep, runtime: RuntimeDep) -> AutomationPublic:
-    """Pause or resume the automatic loop of the served model (a rollback pauses it)."""
-    s = runtime.settings
-    reason = body.reason or f"set {body.state} by an admin"
-    automation.set_state(session, s.model_name, body.state, reason=reason, by="admin")
-    session.commit()
-    return AutomationPublic.of(automation.current(session, s.model_name, s))
+    """Pause or resume the automatic loop of the default model (a rollback pauses it); a change is an
+    `automation.paused` / `automation.resumed` event."""
+    return _set(body, session, runtime, runtime.settings.model_name)
+
+
+@router.get(
+    "/models/{name}/automation", response_model=AutomationPublic, dependencies=[AdminDep],
+    responses=errors(404),
+)  # fmt: skip
+def get_model_automation(name: str, session: SessionDep, runtime: RuntimeDep) -> AutomationPublic:
+    """Whether the automatic loop may retrain and promote for the named model."""
+    return _get(session, runtime, name)
+
+
+@router.post(
+    "/models/{name}/automation", response_model=AutomationPublic, dependencies=[AdminDep],
+    responses=errors(404),
+)  # fmt: skip
+def set_model_automation(
+    name: str, body: AutomationRequest, session: SessionDep, runtime: RuntimeDep
+) -> AutomationPublic:
+    """Pause or resume the automatic loop of the named model; a change is an `automation.paused` /
+    `automation.resumed` event naming it."""
+    return _set(body, session, runtime, name)

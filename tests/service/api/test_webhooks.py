@@ -53,7 +53,7 @@ def test_crud_and_secret_is_write_only(admin: Callable[..., Any]) -> None:
         assert generated.status_code == 201
         new_secret = generated.json()["secret"]
         assert new_secret.startswith("whsec_") and len(new_secret) > 30
-        assert len(generated.json()["event_types"]) == 12  # "*" expands to every event type
+        assert len(generated.json()["event_types"]) == 14  # "*" expands to every event type
         assert "performance.estimated_degraded" in generated.json()["event_types"]
 
         hook_id = hook["id"]

@@ -37,7 +37,7 @@ def test_dashboard_plots_and_links_work_in_chromium(browser: Any, site: tuple[st
     page.on("request", lambda r: None if r.url.startswith((base, "data:")) else foreign.append(r.url))
     page.on("pageerror", lambda e: errors.append(str(e)))
 
-    response = page.goto(base + "/")
+    response = page.goto(base + "/dashboard/models/demo")
     assert response is not None and response.status == 200
     assert page.title() == "driftloop: demo"
     assert page.inner_text("#champion .champion-version") == "1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,6 +19,7 @@ from service.api.routes import drift as drift_routes
 from service.api.routes import episodes as episode_routes
 from service.api.routes import models as models_routes
 from service.api.routes import retrain as retrain_routes
+from service.api.routes import watch as watch_routes
 from service.api.routes import webhooks as webhook_routes
 from service.config import Settings, get_settings
 from service.db.engine import ensure_migrated, make_engine
@@ -42,9 +44,10 @@ def create_app(
     loader: Loader | None = None,
     extras: tuple[Extra, ...] = (),
     registry: Registry | None = None,
+    model_exists: Callable[[str], bool] | None = None,
 ) -> FastAPI:
-    """Build the app. `loader` replaces the MLflow registry (tests); `extras` are context managers run
-    for the app's lifetime (the embedded scheduler)."""
+    """Build the app. `loader` replaces the MLflow registry (tests; `model_exists` then says which names
+    are registered); `extras` are context managers run for the app's lifetime (the embedded scheduler)."""
     settings = settings or get_settings()
     model_set = load_models(settings)  # a bad models file fails here, naming the key
 
@@ -58,8 +61,9 @@ def create_app(
         else:
             assert registry_ is not None
             resolve, fetch = registry_loader(registry_)
-        slots = {
-            name: fleet.make_slot(
+
+        def make_slot(name: str) -> fleet.ModelSlot:
+            slot = fleet.make_slot(
                 name,
                 resolve=resolve,
                 fetch=fetch,
@@ -67,10 +71,10 @@ def create_app(
                 max_rows=settings.batch_max_rows,
                 wait_ms=settings.batch_wait_ms,
             )
-            for name in model_set.names
-        }
-        for name, slot in slots.items():
             slot.batcher.batch_sizes = metrics.MODEL_BATCH_ROWS.labels(name).observe
+            return slot
+
+        slots = {name: make_slot(name) for name in model_set.names}
         writer = PredictionLogWriter(engine, max_rows=settings.log_max_rows, flush_ms=settings.log_flush_ms)
 
         def observe(model: str, rows: int, lag: float) -> None:
@@ -88,18 +92,24 @@ def create_app(
             registry=registry_,
             models=slots,
             model_set=model_set,
+            make_slot=make_slot,
+            model_exists=model_exists or (registry_.has_model if registry_ is not None else None),
         )
         app.state.runtime = runtime
         loaded = await fleet.start(slots.values())
         for name, ok in loaded.items():
             if not ok:  # the others serve; /readyz and /models/{name}/ping say which is missing
                 log.warning("starting without a champion for %s: %s", name, slots[name].holder.last_error)
+        await runtime.sync_watched()  # the models watched at run time (PUT /v1/models/{name}/watch)
+        watcher = asyncio.create_task(runtime.watch_forever(settings.model_poll_seconds), name="watcher")
         writer.start()
         try:
             async with _enter_all(extras, runtime):
                 yield
         finally:
-            await fleet.stop(slots.values())
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await runtime.stop_models()
             await writer.stop()
             engine.dispose()
 
@@ -121,6 +131,7 @@ def create_app(
         health,
         retrain_routes,
         automation_routes,
+        watch_routes,
         models_routes,
         drift_routes,
         episode_routes,

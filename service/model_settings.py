@@ -65,10 +65,14 @@ PER_MODEL = frozenset(
         "retrain_min_rows",
         "retrain_margin",
         "retrain_recipe",
+        # how long the model's logged predictions are kept (service/lifecycle/retention.py)
+        "retention_days",
+        "labeled_retention_days",
     }
 )
 # A name is one URL path segment (/v1/models/{name}/predict) and one item of a comma-separated list.
 _NAME = re.compile(r"^[^/,\s\x00-\x1f](?:[^/,\x00-\x1f]{0,254}[^/,\s\x00-\x1f])?$")
+NAME_PATTERN = _NAME.pattern  # the same rule for a name given to the watch API
 
 
 class ModelsFileError(ValueError):

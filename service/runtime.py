@@ -1,8 +1,16 @@
 """What one API process holds: settings, engine, the model holder, the batcher and the log writer; and
-the one type of the MLflow registry the service talks to."""
+the one type of the MLflow registry the service talks to.
+
+`models` is the one truth of which models this process serves and watches: the configured ones plus the
+ones watched at run time (`watched_models`), re-read by `sync_watched` on every champion poll interval
+and right after a PUT / DELETE of /v1/models/{name}/watch. The mapping is replaced, never mutated, so a
+reader in another thread (the scheduler) always sees one whole list.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -11,6 +19,7 @@ import sqlalchemy as sa
 
 from service.config import Settings
 from service.model_settings import ModelSet
+from service.serving import fleet, watched
 from service.serving.batcher import MicroBatcher
 from service.serving.fleet import ModelSlot, UnknownModel
 from service.serving.holder import LoadedModel, ModelHolder
@@ -19,6 +28,8 @@ from service.serving.scoring import Scorer
 
 if TYPE_CHECKING:  # MLflow loads only where a registry is made, not for every import of the runtime
     from retrain.registry import Registry
+
+log = logging.getLogger("driftloop.serving")
 
 
 @dataclass
@@ -32,6 +43,61 @@ class Runtime:
     # every served model by name, the default one (`holder`, `batcher`) included; per-model settings
     models: dict[str, ModelSlot] = field(default_factory=dict)
     model_set: ModelSet | None = None
+    # builds the slot of a model watched at run time; None: the configured models only
+    make_slot: Callable[[str], ModelSlot] | None = None
+    # whether a registered model exists in the registry (the watch API refuses other names)
+    model_exists: Callable[[str], bool] | None = None
+    _sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _retired: list[ModelSlot] = field(default_factory=list, repr=False)
+
+    @property
+    def static_names(self) -> tuple[str, ...]:
+        """The configured models (DRIFTLOOP_MODEL_NAME, DRIFTLOOP_MODELS, the models file)."""
+        return self.model_set.names if self.model_set is not None else (self.holder.name,)
+
+    async def sync_watched(self) -> fleet.Reconciled:
+        """Serve exactly the configured models plus the ones in `watched_models`: start the added ones
+        (loading their champion), retire the removed ones. A database that cannot be read keeps the list."""
+        if self.make_slot is None:
+            return fleet.Reconciled(self.models)
+        async with self._sync_lock:
+            names = watched.desired(
+                self.static_names, await asyncio.to_thread(watched.watched_names, self.engine)
+            )
+            done = await fleet.reconcile(self.models, names, self.make_slot)
+            self.models = done.slots
+        if done.added or done.retired:
+            log.info("watched models now %s (added %s, removed %s)", ", ".join(names),
+                     list(done.added), [s.name for s in done.retired])  # fmt: skip
+        if done.retired:
+            self._retired.extend(done.retired)
+            task = asyncio.create_task(self._retire(done.retired), name="retire-models")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return done
+
+    async def _retire(self, slots: tuple[ModelSlot, ...]) -> None:
+        try:
+            await fleet.retire(slots)
+        finally:
+            self._retired = [s for s in self._retired if s not in slots]
+
+    async def watch_forever(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.sync_watched()
+            except Exception as exc:  # the database is down: serve what is served, retry next interval
+                log.warning("re-reading the watched models failed: %s: %s", exc.__class__.__name__, exc)
+
+    async def stop_models(self) -> None:
+        """Stop every slot, the ones still retiring too (shutdown does not wait out their grace)."""
+        retiring, slots = list(self._retiring), [*self.models.values(), *self._retired]
+        for task in retiring:
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
+        await fleet.stop(slots)
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -51,8 +117,9 @@ class Runtime:
         return replace(self.scorer, holder=found.holder, batcher=found.batcher)
 
     def settings_for(self, name: str) -> Settings:
-        """The global settings with the model's overrides from DRIFTLOOP_MODELS_FILE."""
-        if self.model_set is None:
+        """The global settings with the model's overrides from DRIFTLOOP_MODELS_FILE (a model watched at
+        run time has no entry there: the global settings)."""
+        if self.model_set is None or name not in self.model_set.names:
             self.slot(name)  # unknown -> UnknownModel
             return self.settings.model_copy(update={"model_name": name})
         return self.model_set.settings_for(self.settings, name)

@@ -78,7 +78,8 @@ def emit(
     data: dict[str, Any] | None = None,
     links: dict[str, str] | None = None,
 ) -> Event:
-    """Add an event and one pending delivery per enabled webhook subscribed to `type` (no commit)."""
+    """Add an event and one pending delivery per enabled webhook subscribed to `type` and to the model
+    (a hook naming no models takes every model's events) (no commit)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}; valid: {', '.join(EVENT_TYPES)}")
     event = add_event(
@@ -86,7 +87,8 @@ def emit(
         links=links,
     )  # fmt: skip
     for hook in session.exec(select(Webhook).where(Webhook.enabled == True)).all():  # noqa: E712
-        if type in orjson.loads(hook.event_types):
+        models = orjson.loads(hook.models)
+        if type in orjson.loads(hook.event_types) and (not models or model_name in models):
             assert hook.id is not None
             session.add(
                 Delivery(event_id=event.id, webhook_id=hook.id, next_attempt_at=event.created_at,

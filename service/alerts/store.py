@@ -16,7 +16,13 @@ TEST_EVENT_TYPE = "webhook.test"
 
 
 def create_webhook(
-    session: Session, *, url: str, event_types: Sequence[str], secret: str, format: str
+    session: Session,
+    *,
+    url: str,
+    event_types: Sequence[str],
+    secret: str,
+    format: str,
+    models: Sequence[str] = (),
 ) -> Webhook:
     now = utcnow()
     hook = Webhook(
@@ -24,6 +30,7 @@ def create_webhook(
         event_types=dumps(list(event_types)),
         secret=secret,
         format=format,
+        models=dumps(list(models)),
         enabled=True,
         created_at=now,
         updated_at=now,
@@ -47,7 +54,10 @@ def update_webhook(
     secret: str | None = None,
     format: str | None = None,
     enabled: bool | None = None,
+    models: Sequence[str] | None = None,
 ) -> Webhook:
+    if models is not None:
+        hook.models = dumps(list(models))
     if url is not None:
         hook.url = url
     if event_types is not None:

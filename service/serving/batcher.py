@@ -20,9 +20,12 @@ class MicroBatcher:
             max_rows=max_rows, wait_ms=wait_ms
         )
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.batch_sizes: Callable[[int], None] = lambda n: None
 
     async def predict(self, rows: list[dict[str, Any]]) -> BatchOutput:
+        if self._stopped:
+            raise self._gone()
         future: asyncio.Future[BatchOutput] = asyncio.get_running_loop().create_future()
         await self._queue.put((rows, future))
         return await future
@@ -66,7 +69,16 @@ class MicroBatcher:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="micro-batcher")
 
+    def _gone(self) -> ModelUnavailable:
+        return ModelUnavailable(f"'{self._holder.name}' is no longer served")
+
     async def stop(self) -> None:
+        self._stopped = True
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        # a request still queued (its model was just unwatched) gets an answer, not a hang
+        while not self._queue.empty():
+            for _, future in await self._queue.next_batch():
+                if not future.done():
+                    future.set_exception(self._gone())

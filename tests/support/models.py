@@ -24,3 +24,6 @@ class FakeRegistries:
 
     def fetch(self, name: str, version: str) -> LoadedModel:
         return self.models[name].fetch(name, version)
+
+    def has_model(self, name: str) -> bool:
+        return name in self.models

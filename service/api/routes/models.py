@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminDep, RuntimeDep
 from service.api.routes._responses import errors
+from service.api.routes.watch import WatchedPublic, watched_public
 from service.retraining.champion_lease import ChampionBusy
 from service.retraining.rollback import rollback as rollback_champion
 from service.runtime import Runtime
@@ -40,7 +41,10 @@ class ModelVersionPublic(BaseModel):
 class ModelsResponse(BaseModel):
     name: str
     serving_version: str | None
-    versions: list[ModelVersionPublic]
+    versions: list[ModelVersionPublic] = Field(description="The default model's registered versions.")
+    models: list[WatchedPublic] = Field(
+        description="Every watched model with its champion and readiness (also GET /v1/models/watched)."
+    )
 
 
 class SchemaColumn(BaseModel):
@@ -95,6 +99,7 @@ async def list_models(runtime: RuntimeDep) -> ModelsResponse:
         name=runtime.settings.model_name,
         serving_version=holder.current.version if holder.loaded else None,
         versions=versions,
+        models=[watched_public(runtime, name) for name in runtime.model_names],
     )
 
 

@@ -49,6 +49,7 @@ def _public(hook: Webhook) -> dict[str, Any]:
         "event_types": orjson.loads(hook.event_types),
         "format": hook.format,
         "enabled": hook.enabled,
+        "models": orjson.loads(hook.models),
         "created_at": hook.created_at,
         "updated_at": hook.updated_at,
     }
@@ -101,6 +102,7 @@ async def create(body: WebhookCreate, session: SessionDep, runtime: RuntimeDep) 
         event_types=body.event_types,
         secret=secret or generated or "",
         format=body.format,
+        models=body.models,
     )
     await run_in_threadpool(session.commit)
     return WebhookCreated(**_public(hook), secret=generated)
@@ -133,6 +135,7 @@ async def update(
             secret=secret,
             format=body.format,
             enabled=body.enabled,
+            models=body.models,
         )
     )
     await run_in_threadpool(session.commit)

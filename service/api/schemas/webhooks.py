@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, field_validator
 from pydantic.config import JsonDict
 
 from service.alerts.outbox import EVENT_TYPES
 from service.alerts.targets import TargetRefused, parse_url
+from service.model_settings import NAME_PATTERN
 
 Format = Literal["json", "slack"]
 MIN_SECRET = 16
@@ -32,6 +33,17 @@ def _event_types(value: list[str]) -> list[str]:
             f"unknown event type(s) {unknown}; valid: {', '.join(EVENT_TYPES)}, or ['*'] for all"
         )
     return list(dict.fromkeys(value))
+
+
+def _models(value: list[str]) -> list[str]:
+    return list(dict.fromkeys(value))
+
+
+# One registered model name, the watch API's rule (service/model_settings.py).
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+MODELS_DESCRIPTION = (
+    "Only events of these models (their `model.name`); empty: every model. A name need not be watched yet."
+)
 
 
 # What the schema can say of the rules above (the target policy needs DNS: it stays a documented 422).
@@ -62,9 +74,11 @@ class WebhookCreate(BaseModel):
         json_schema_extra=SECRET_SCHEMA,
     )
     format: Format = "json"
+    models: list[ModelName] = Field(default_factory=list, max_length=100, description=MODELS_DESCRIPTION)
 
     _u = field_validator("url")(_url)
     _t = field_validator("event_types")(_event_types)
+    _m = field_validator("models")(_models)
 
 
 class WebhookUpdate(BaseModel):
@@ -79,6 +93,7 @@ class WebhookUpdate(BaseModel):
     )
     format: Format | None = None
     enabled: StrictBool | None = None
+    models: list[ModelName] | None = Field(default=None, max_length=100, description=MODELS_DESCRIPTION)
 
     @field_validator("url")
     @classmethod
@@ -90,6 +105,11 @@ class WebhookUpdate(BaseModel):
     def _check_types(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _event_types(value)
 
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _models(value)
+
 
 class WebhookPublic(BaseModel):
     id: int
@@ -97,6 +117,7 @@ class WebhookPublic(BaseModel):
     event_types: list[str]
     format: str
     enabled: bool
+    models: list[str] = Field(description="Only events of these models; empty: every model.")
     created_at: datetime
     updated_at: datetime
 

@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from retrain.clean import MAX_ABS, usable_rows
 from service.dashboard import queries
+from service.dashboard.history import model_href
 from service.db.tables import DriftRun
 from service.monitor.references import load_reference
 
@@ -177,7 +178,8 @@ def _heading(run: queries.RunRef) -> str:
     title = f"Run {run.id}: {run.model_name} v{run.model_version}"
     return (
         f'<header id="driftloop-run" data-run-id="{run.id}" style="font-family:sans-serif;padding:8px 24px">'
-        f'<a href="/">driftloop</a> &rsaquo; <strong>{e(title)}</strong> &middot; {e(run.kind)} check, '
+        f'<a href="/">driftloop</a> &rsaquo; <a href="{model_href(run.model_name)}">{e(run.model_name)}</a> '
+        f"&rsaquo; <strong>{e(title)}</strong> &middot; {e(run.kind)} check, "
         f"status <code>{e(run.status)}</code>, {run.n_rows} rows, "
         f"window {e(run.window_start.isoformat())} .. {e(run.window_end.isoformat())}"
         f' &middot; <a href="/v1/drift/runs/{run.id}">JSON</a></header>'

@@ -116,6 +116,7 @@ def test_report_leads_with_driftloops_decision_before_evidentlys_panels(
     lead = page.index('id="driftloop-verdict"')
     body = page.index("<body>")
     assert body < lead < page.index('<div id="root_metric', body)  # before Evidently's panels
+    assert '<a href="/dashboard/models/demo">demo</a>' in page[body:lead]  # back to the model's page
     assert f"driftloop's decision: <code>{summary['status']}</code>" in page
     for f in summary["features"]:  # each feature with the method and threshold driftloop used
         assert f"<td>{f['name']}</td><td>{f['method']}</td>" in page

@@ -195,6 +195,27 @@ class Settings(BaseSettings):
     retention_max_seconds: float = Field(
         default=300.0, gt=0, description="Longest retention run; the next run continues."
     )
+    rollup_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest rollup scan per retention run (short reads; the next run continues, and "
+        "retention deletes nothing until the rollups are caught up).",
+    )
+    export_url: str = Field(
+        default="",
+        description="Folder or fsspec URL (file:///data/lake, s3://bucket/prefix) the scheduler exports "
+        "each complete UTC day to, as URL/MODEL/date=YYYY-MM-DD/predictions.parquet; empty: off. "
+        "While set, retention keeps the rows not yet exported.",
+    )
+    export_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the scheduled export looks for days to export."
+    )
+    export_delay_minutes: float = Field(
+        default=60.0, ge=0, description="A day is exported this long after it ends (late labels)."
+    )
+    export_max_seconds: float = Field(
+        default=900.0, gt=0, description="Longest scheduled export run; the next run continues."
+    )
 
     # access
     admin_token: str = Field(default="", description="Bearer token of admin endpoints.")

@@ -56,6 +56,13 @@ CHAMPION = Gauge(
     "driftloop_champion_version", "Version served by this process", ["model"], multiprocess_mode="max"
 )
 
+EXPORT_FAILURES = Counter(
+    "driftloop_export_failures_total",
+    "Scheduled exports of a model's day that failed (target unreachable or unwritable); retried next run",
+    ["model"],
+)
+EXPORTED_ROWS = Counter("driftloop_exported_rows_total", "Rows written by the scheduled export", ["model"])
+
 
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -105,6 +105,14 @@ def _parse(texts: Sequence[str | None]) -> list[Any]:
     return orjson.loads("[" + ",".join(t if t is not None else "null" for t in texts) + "]")  # type: ignore[no-any-return]
 
 
+def _parse_features(values: Sequence[Any]) -> list[Any]:
+    """Feature objects: JSON text (a text column) or already decoded (jsonb on PostgreSQL, or a JSON
+    column type); a features document is always an object, so a string is always its JSON text."""
+    if all(v is None or isinstance(v, str) for v in values):
+        return _parse(values)
+    return [orjson.loads(v) if isinstance(v, str) else v for v in values]
+
+
 def feature_column(name: str) -> str:
     return FEATURE_PREFIX + name if name in RESERVED else name
 
@@ -120,7 +128,7 @@ def chunk_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
         "latency_ms": pa.array([r[5] for r in rows], pa.float64()),
     }
     fields = [pa.field(n, a.type) for n, a in arrays.items()]
-    features = [f if isinstance(f, dict) else {} for f in _parse([r[6] for r in rows])]
+    features = [f if isinstance(f, dict) else {} for f in _parse_features([r[6] for r in rows])]
     names = list(dict.fromkeys(k for f in features for k in f))
     typed: list[tuple[str, list[Any], Inferrer]] = [
         (feature_column(n), [f.get(n) for f in features], infer) for n in names
@@ -209,10 +217,13 @@ def export_parquet(
     *,
     chunk_rows: int = CHUNK_ROWS,
     on_rows: Callable[[int], None] | None = None,
+    check: bool = True,
 ) -> ExportResult:
-    """Write the rows `request` selects to `target` (replaced only when the export is complete)."""
-    with engine.connect() as conn:
-        check_request(conn, request)
+    """Write the rows `request` selects to `target` (replaced only when the export is complete).
+    `check=False`: the caller knows the request is valid (the scheduled export's days)."""
+    if check:
+        with engine.connect() as conn:
+            check_request(conn, request)
     first = claim_temp(target)
     segments: list[Path] = [first]
     meta = file_metadata(request)

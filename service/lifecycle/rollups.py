@@ -1,43 +1,42 @@
 """Daily rollups of the prediction log: per model, version and UTC day, what survives retention.
 
 A rollup holds the day's prediction count, labeled count, latency percentiles and the prediction
-distribution (class counts, or quantiles of a numeric output). It is computed from the raw rows of a
-complete day and recomputed while labels may still arrive (`RECOMPUTE_DAYS`); once retention deletes rows
-of the day it is `final` and never recomputed from what is left.
+distribution (class counts, or quantiles of a numeric output; `rollup_stats`). It is computed from the raw
+rows of a complete day and recomputed while labels may still arrive (`RECOMPUTE_DAYS`); once retention
+deletes rows of the day it is `final` and never recomputed from what is left.
 
-Bounded memory whatever the day's size: latencies go into a fixed log-spaced histogram (percentiles within
-about 1.2 % of the exact ones), classes into a capped counter, numeric outputs into a uniform sample of
-`SAMPLE` positions drawn up front from the day's count.
+Bounded work: a day is read in keyset chunks of `CHUNK_ROWS`, each its own short read (no transaction or
+snapshot is held across a day of a big log), and a run stops after its budget (`max_seconds`, `max_rows`,
+checked after each chunk so every run makes progress). A day stopped part-way keeps its accumulated
+state in `rollup_progress` and the next run continues after its last row. Finding the pending days is
+one index seek per version-day (`log_scan`), never a scan of the log.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+import time as clock
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import numpy as np
-import orjson
 import sqlalchemy as sa
 
 from service.codec import dumps
+from service.db.export_tables import RollupProgress
 from service.db.lifecycle_tables import PredictionRollup
 from service.db.tables import Feedback, Prediction, utcnow
+from service.lifecycle.log_scan import EPOCH_TIME, first_time, log_versions
+from service.lifecycle.rollup_stats import EDGES as EDGES
+from service.lifecycle.rollup_stats import DayStats
+from service.lifecycle.rollup_stats import histogram_quantile as histogram_quantile
 
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]
 R = PredictionRollup.__table__  # type: ignore[attr-defined]
+PROGRESS = RollupProgress.__table__  # type: ignore[attr-defined]
 CHUNK_ROWS = 20_000
 RECOMPUTE_DAYS = 2  # the last complete days are recomputed: their labels are still arriving
-SAMPLE = 10_000
-MAX_CLASSES = 50
-_TRACKED_CLASSES = 1000
-# latency histogram: 1 microsecond .. 1000 s, 100 bins a decade (bin width 2.3 %)
-EDGES = np.logspace(-3, 6, 9 * 100 + 1)
-QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -45,119 +44,45 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def histogram_quantile(counts: np.ndarray, q: float) -> float | None:
-    """The q-quantile of values binned on EDGES (the geometric middle of the bin holding that rank)."""
-    total = int(counts.sum())
-    if total == 0:
-        return None
-    i = int(np.searchsorted(np.cumsum(counts), max(1, math.ceil(q * total))))
-    return float(math.sqrt(EDGES[i] * EDGES[i + 1]))
-
-
-@dataclass
-class DayStats:
-    """Accumulates one version-day chunk by chunk."""
-
-    expected: int
-    seed: int = 0
-    predictions: int = 0
-    labeled: int = 0
-    latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(EDGES) - 1, np.int64))
-    latency_min: float | None = None
-    latency_max: float | None = None
-    classes: Counter[str] = field(default_factory=Counter)
-    classes_overflow: bool = False
-    numeric: list[float] = field(default_factory=list)
-    non_numeric: bool = False
-    fractional: bool = False
-    with_probabilities: bool = False
-
-    def __post_init__(self) -> None:
-        n = max(self.expected, 1)
-        rng = np.random.default_rng(self.seed)
-        self._picks = np.sort(rng.choice(n, min(SAMPLE, n), replace=False))
-
-    def add(self, rows: list[Any]) -> None:
-        start = self.predictions
-        latencies = np.clip(np.array([r[0] for r in rows], np.float64), EDGES[0], EDGES[-1])
-        self.latency_counts += np.histogram(latencies, EDGES)[0]
-        top, bottom = float(max(r[0] for r in rows)), float(min(r[0] for r in rows))
-        self.latency_max = top if self.latency_max is None else max(self.latency_max, top)
-        self.latency_min = bottom if self.latency_min is None else min(self.latency_min, bottom)
-        outputs = orjson.loads("[" + ",".join(r[1] for r in rows) + "]")
-        self.with_probabilities |= any(r[2] is not None for r in rows)
-        self.labeled += sum(1 for r in rows if r[3])
-        lo, hi = np.searchsorted(self._picks, [start, start + len(rows)])
-        for i in (self._picks[lo:hi] - start).tolist():
-            value = outputs[i]
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                self.numeric.append(float(value))
-        for value in outputs:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                self.non_numeric = True
-            elif isinstance(value, float) and not value.is_integer():
-                self.fractional = True
-            key = value if isinstance(value, str) else dumps(value)
-            if key in self.classes or len(self.classes) < _TRACKED_CLASSES:
-                self.classes[key] += 1
-            else:
-                self.classes_overflow = True
-        self.predictions += len(rows)
-
-    def latency(self, q: float) -> float | None:
-        """A latency percentile from the histogram, within the observed range."""
-        value = histogram_quantile(self.latency_counts, q)
-        if value is None or self.latency_min is None or self.latency_max is None:
-            return value
-        return min(max(value, self.latency_min), self.latency_max)
-
-    def outputs(self) -> dict[str, Any]:
-        """Class counts for labels-like outputs, quantiles for numeric ones."""
-        few = not self.classes_overflow and len(self.classes) <= MAX_CLASSES
-        if (
-            self.numeric
-            and not self.non_numeric
-            and not self.with_probabilities
-            and (self.fractional or not few)
-        ):
-            values = np.array(self.numeric)
-            return {
-                "kind": "numeric",
-                "mean": float(values.mean()),
-                "quantiles": {str(q): float(np.quantile(values, q)) for q in QUANTILES},
-                "sampled": len(values),
-            }
-        top = self.classes.most_common(MAX_CLASSES)
-        other = sum(self.classes.values()) - sum(c for _, c in top)
-        counts = dict(top)
-        if other or self.classes_overflow:
-            counts["__other__"] = other
-        return {"kind": "classes", "counts": counts, "complete": not self.classes_overflow}
-
-
-def compute_day(conn: sa.Connection, model_name: str, model_version: str, day: date) -> DayStats:
-    """One version-day's statistics from its raw rows, read in chunks."""
+def _chunk(
+    model_name: str, model_version: str, day: date, after: tuple[datetime, str] | None, limit: int
+) -> sa.Select[Any]:
+    """The next `limit` rows of the version-day after the key `after`, in (created_at, id) order."""
     start, end = day_bounds(day)
-    where = sa.and_(
-        P.c.model_name == model_name,
-        P.c.model_version == model_version,
-        P.c.created_at >= start,
-        P.c.created_at < end,
-    )
-    expected = int(conn.execute(sa.select(sa.func.count()).select_from(P).where(where)).scalar_one())
-    stats = DayStats(expected, seed=day.toordinal())
     labeled = F.c.prediction_id.isnot(None)
     stmt = (
-        sa.select(P.c.latency_ms, P.c.output, P.c.probabilities, labeled)
+        sa.select(P.c.created_at, P.c.id, P.c.latency_ms, P.c.output, P.c.probabilities, labeled)
         .select_from(P.outerjoin(F, F.c.prediction_id == P.c.id))
-        .where(where)
+        .where(
+            P.c.model_name == model_name,
+            P.c.model_version == model_version,
+            P.c.created_at >= start,
+            P.c.created_at < end,
+        )
         .order_by(P.c.created_at, P.c.id)
+        .limit(limit)
     )
-    # statement options: Connection.execution_options would change the caller's connection for good
-    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=CHUNK_ROWS))
-    for rows in result.partitions(CHUNK_ROWS):
-        stats.add(list(rows))
-    return stats
+    if after is not None:
+        stmt = stmt.where(
+            P.c.created_at >= after[0],
+            sa.or_(P.c.created_at > after[0], sa.and_(P.c.created_at == after[0], P.c.id > after[1])),
+        )
+    return stmt
+
+
+def compute_day(
+    conn: sa.Connection, model_name: str, model_version: str, day: date, chunk_rows: int = CHUNK_ROWS
+) -> DayStats:
+    """One version-day's statistics in the caller's transaction (retention's fallback for a day the
+    rollup job has not reached)."""
+    stats, after = DayStats(seed=day.toordinal()), None
+    while True:
+        rows = conn.execute(_chunk(model_name, model_version, day, after, chunk_rows)).all()
+        if rows:
+            stats.add([r[2:] for r in rows])
+            after = (rows[-1][0], rows[-1][1])
+        if len(rows) < chunk_rows:
+            return stats
 
 
 def store_day(conn: sa.Connection, model_name: str, model_version: str, day: date, stats: DayStats) -> None:
@@ -192,63 +117,135 @@ def roll_up(conn: sa.Connection, model_name: str, model_version: str, day: date)
 def pending_days(
     conn: sa.Connection, today: date, models: Collection[str] | None = None
 ) -> list[tuple[str, str, date]]:
-    """Complete version-days without a rollup, plus the last `RECOMPUTE_DAYS` ones not yet final.
-
-    The log is scanned once per run for its version-days (GROUP BY on the day of created_at would not use
-    an index either way); rows of today are never rolled up.
-    """
+    """Complete version-days without a rollup, plus the last `RECOMPUTE_DAYS` ones not yet final, oldest
+    first per version; rows of today are never rolled up. Days without traffic get no rollup."""
     first_of_today = day_bounds(today)[0]
-    spans = conn.execute(
-        sa.select(P.c.model_name, P.c.model_version, sa.func.min(P.c.created_at), sa.func.max(P.c.created_at))
-        .where(P.c.created_at < first_of_today, *([P.c.model_name.in_(models)] if models is not None else []))
-        .group_by(P.c.model_name, P.c.model_version)
-    ).all()
-    done = {
-        (r.model_name, r.model_version, r.day): r.final
-        for r in conn.execute(sa.select(R.c.model_name, R.c.model_version, R.c.day, R.c.final))
-    }
+    rolled = sa.select(R.c.model_name, R.c.model_version, R.c.day, R.c.final)
+    if models is not None:
+        rolled = rolled.where(R.c.model_name.in_(models))
+    done = {(r.model_name, r.model_version, r.day): r.final for r in conn.execute(rolled)}
     recompute_from = today - timedelta(days=RECOMPUTE_DAYS)
     out: list[tuple[str, str, date]] = []
-    for name, version, lo, hi in spans:
-        day, last = _as_utc(lo).date(), _as_utc(hi).date()
-        while day <= last:
+    for name, version in log_versions(conn, models):
+        at = first_time(conn, name, version, EPOCH_TIME)
+        while at is not None and at < first_of_today:
+            day = at.date()
             final = done.get((name, version, day))
             if final is None or (not final and day >= recompute_from):
                 out.append((name, version, day))
-            following = _next_time(conn, name, version, day_bounds(day)[1])
-            if following is None:
-                break
-            day = _as_utc(following).date()  # days without traffic get no rollup
+            at = first_time(conn, name, version, day_bounds(day)[1])
     return out
 
 
-def _next_time(conn: sa.Connection, model_name: str, model_version: str, at: datetime) -> datetime | None:
-    """The version's first prediction time at or after `at` (one index seek)."""
-    stmt = (
-        sa.select(P.c.created_at)
-        .where(P.c.model_name == model_name, P.c.model_version == model_version, P.c.created_at >= at)
-        .order_by(P.c.created_at)
-        .limit(1)
-    )
-    value: datetime | None = conn.execute(stmt).scalar_one_or_none()
-    return value
+@dataclass
+class RollupReport:
+    completed: int = 0  # version-days stored
+    rows: int = 0  # rows read
+    finished: bool = True  # False: stopped by the budget, the next run continues
 
 
-def _as_utc(value: datetime | str) -> datetime:
-    # min/max through a bare aggregate skip the column type on SQLite (text comes back)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _key(model_name: str, model_version: str, day: date) -> tuple[sa.ColumnElement[bool], ...]:
+    return (PROGRESS.c.model_name == model_name, PROGRESS.c.model_version == model_version,
+            PROGRESS.c.day == day)  # fmt: skip
+
+
+def _resume(
+    engine: sa.Engine, name: str, version: str, day: date
+) -> tuple[DayStats, tuple[datetime, str] | None]:
+    with engine.connect() as conn:
+        saved = conn.execute(sa.select(PROGRESS).where(*_key(name, version, day))).first()
+    if saved is None:
+        return DayStats(seed=day.toordinal()), None
+    return DayStats.from_state(saved.state), (saved.after_created_at, saved.after_id)
+
+
+def _save(
+    engine: sa.Engine, name: str, version: str, day: date, stats: DayStats, after: tuple[datetime, str]
+) -> None:
+    values = {
+        "after_created_at": after[0],
+        "after_id": after[1],
+        "state": stats.to_state(),
+        "updated_at": utcnow(),
+    }
+    with engine.begin() as conn:
+        if not conn.execute(sa.update(PROGRESS).where(*_key(name, version, day)).values(**values)).rowcount:
+            conn.execute(
+                sa.insert(PROGRESS).values(model_name=name, model_version=version, day=day, **values)
+            )
+
+
+def _roll_up_within(
+    engine: sa.Engine,
+    name: str,
+    version: str,
+    day: date,
+    out_of_budget: Any,
+    chunk_rows: int,
+    report: RollupReport,
+) -> bool:
+    """One version-day, chunk by chunk; True once stored, False when the budget stopped it (state saved)."""
+    stats, after = _resume(engine, name, version, day)
+    while True:
+        with engine.connect() as conn:  # one short read per chunk
+            rows = conn.execute(_chunk(name, version, day, after, chunk_rows)).all()
+        if rows:
+            stats.add([r[2:] for r in rows])
+            after = (rows[-1][0], rows[-1][1])
+            report.rows += len(rows)
+        if len(rows) < chunk_rows:
+            with engine.begin() as conn:
+                store_day(conn, name, version, day, stats)
+                conn.execute(sa.delete(PROGRESS).where(*_key(name, version, day)))
+            return True
+        if out_of_budget():
+            assert after is not None
+            _save(engine, name, version, day, stats, after)
+            return False
+
+
+def roll_up_pending(
+    engine: sa.Engine,
+    *,
+    now: datetime | None = None,
+    models: Collection[str] | None = None,
+    max_seconds: float | None = None,
+    max_rows: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> RollupReport:
+    """Every pending version-day (of `models`, default all), oldest first, within the budget."""
+    today = (now or utcnow()).astimezone(UTC).date()
+    started, report = clock.monotonic(), RollupReport()
+
+    def out_of_budget() -> bool:
+        return (max_seconds is not None and clock.monotonic() - started >= max_seconds) or (
+            max_rows is not None and report.rows >= max_rows
+        )
+
+    with engine.connect() as conn:
+        pending = pending_days(conn, today, models)
+    with engine.begin() as conn:  # a saved day that retention has since finalized is not continued
+        saved = conn.execute(sa.select(PROGRESS.c.model_name, PROGRESS.c.model_version, PROGRESS.c.day)).all()
+        for name, version, day in set(map(tuple, saved)) - set(pending):
+            if models is None or name in models:
+                conn.execute(sa.delete(PROGRESS).where(*_key(name, version, day)))
+    for name, version, day in pending:
+        if not _roll_up_within(engine, name, version, day, out_of_budget, chunk_rows, report):
+            report.finished = False
+            return report
+        report.completed += 1
+        if out_of_budget() and (name, version, day) != pending[-1]:
+            report.finished = False
+            return report
+    return report
 
 
 def run_rollups(
-    engine: sa.Engine, *, now: datetime | None = None, models: Collection[str] | None = None
+    engine: sa.Engine,
+    *,
+    now: datetime | None = None,
+    models: Collection[str] | None = None,
+    max_seconds: float | None = None,
 ) -> int:
-    """Every pending version-day (of `models`, default all) in its own short transaction; returns how many."""
-    today = (now or utcnow()).astimezone(UTC).date()
-    with engine.connect() as conn:
-        pending = pending_days(conn, today, models)
-    for name, version, day in pending:
-        with engine.begin() as conn:
-            roll_up(conn, name, version, day)
-    return len(pending)
+    """Every pending version-day, each read in short chunks; returns how many were stored."""
+    return roll_up_pending(engine, now=now, models=models, max_seconds=max_seconds).completed

@@ -11,8 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from service.codec import loads
+from service.config import Settings
 from service.db.engine import make_engine
-from service.lifecycle.rollups import EDGES, histogram_quantile, run_rollups
+from service.db.tables import Prediction
+from service.lifecycle import rollup_stats
+from service.lifecycle.retention import run_retention
+from service.lifecycle.rollup_stats import DayStats
+from service.lifecycle.rollups import EDGES, RollupReport, histogram_quantile, roll_up_pending, run_rollups
 from tests.support.prediction_log import insert, prediction_row, unique_model
 
 NOW = datetime(2026, 8, 10, 9, tzinfo=UTC)
@@ -105,3 +110,101 @@ def test_histogram_quantile_bounds() -> None:
     assert histogram_quantile(counts, 0.5) is None
     counts[np.searchsorted(EDGES, 12.0) - 1] = 5
     assert histogram_quantile(counts, 0.99) == pytest.approx(12.0, rel=0.012)
+
+
+def _stored(engine: sa.Engine, model: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        k: {c: v for c, v in r.items() if c not in ("id", "model_name", "computed_at")}
+        for k, r in rollups(engine, model).items()
+    }
+
+
+def _progress(engine: sa.Engine, model: str) -> int:
+    with engine.connect() as conn:
+        stmt = sa.text("SELECT count(*) FROM rollup_progress WHERE model_name = :m")
+        return int(conn.execute(stmt, {"m": model}).scalar_one())
+
+
+def test_a_row_budget_stops_mid_day_and_the_next_run_continues(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day read over several runs (its state saved in between) gives exactly the rollup of one run."""
+    monkeypatch.setattr(rollup_stats, "SAMPLE", 150)  # the reservoir replaces values across runs
+    values = np.random.default_rng(9).normal(50, 10, 1000)
+    budgeted, whole = unique_model(), unique_model()
+    for model in (budgeted, whole):
+        rows = [
+            prediction_row(model, DAY + timedelta(seconds=60 * i), {"x": 1.0}, output=float(v),
+                           latency_ms=1.0 + i % 13)
+            for i, v in enumerate(values)
+        ]  # fmt: skip
+        insert(engine, rows, {r["id"]: (1.0, DAY + timedelta(days=1)) for r in rows[::4]})
+
+    runs: list[RollupReport] = []
+    while not runs or not runs[-1].finished:
+        runs.append(roll_up_pending(engine, now=NOW, models=[budgeted], max_rows=250, chunk_rows=100))
+        if not runs[-1].finished:
+            assert rollups(engine, budgeted) == {} and _progress(engine, budgeted) == 1
+        assert len(runs) < 10
+    assert [(r.rows, r.completed) for r in runs] == [(300, 0), (300, 0), (300, 0), (100, 1)]
+    assert _progress(engine, budgeted) == 0
+    assert roll_up_pending(engine, now=NOW, models=[whole], chunk_rows=100).completed == 1
+
+    got = _stored(engine, budgeted)
+    assert got == _stored(engine, whole)
+    day = got[("1", "2026-08-07")]
+    assert (day["predictions"], day["labeled"]) == (1000, 250)
+    out = loads(day["outputs"])
+    assert out["kind"] == "numeric" and out["sampled"] == 150
+    assert out["quantiles"]["0.5"] == pytest.approx(float(np.median(values)), abs=3.0)
+
+
+def test_a_time_budget_reads_one_chunk_per_run_and_keeps_days_in_order(engine: sa.Engine) -> None:
+    model = unique_model()
+    rows = [
+        prediction_row(model, DAY + timedelta(days=d, minutes=i), {"x": 1.0})
+        for d in (0, 1)
+        for i in range(30)
+    ]
+    insert(engine, rows)
+    reads = []
+    while True:  # a zero budget: every run still reads one chunk (each its own short read)
+        report = roll_up_pending(engine, now=NOW, models=[model], max_seconds=0.0, chunk_rows=20)
+        reads.append((report.rows, report.completed))
+        if report.finished:
+            break
+    assert reads == [(20, 0), (10, 1), (20, 0), (10, 1)]
+    got = rollups(engine, model)
+    assert {k: v["predictions"] for k, v in got.items()} == {("1", "2026-08-07"): 30, ("1", "2026-08-08"): 30}
+
+
+def test_retention_waits_until_the_rollups_have_caught_up(engine: sa.Engine) -> None:
+    model = unique_model()
+    old = DAY - timedelta(days=40)
+    insert(engine, [prediction_row(model, old + timedelta(days=d, hours=1), {"x": 1.0}) for d in range(3)])
+    insert(engine, [prediction_row(model, NOW - timedelta(hours=2), {"x": 1.0})])
+    settings = Settings(retention_days=30, rollup_max_seconds=1e-9, retention_pause_ms=0)
+    reports = [run_retention(engine, settings, now=NOW, models=[model]) for _ in range(3)]
+    # one day rolled up a run; nothing deleted until every day is
+    assert [(r.rollups, r.deleted, r.finished) for r in reports] == [
+        (1, 0, False),
+        (1, 0, False),
+        (1, 3, True),
+    ]
+    assert len(rollups(engine, model)) == 3
+    with engine.connect() as conn:
+        left = conn.execute(sa.select(sa.func.count()).where(Prediction.model_name == model)).scalar_one()
+    assert left == 1  # today's row
+
+
+def test_day_stats_state_round_trips_mid_day() -> None:
+    rows = [(0.5 + i % 9, str(i * 0.25), None, i % 3 == 0) for i in range(40_000)]
+    whole, split = DayStats(seed=7), DayStats(seed=7)
+    for start in range(0, len(rows), 5000):
+        whole.add(rows[start : start + 5000])
+        split.add(rows[start : start + 5000])
+        split = DayStats.from_state(split.to_state())
+    assert whole.to_state() == split.to_state()
+    assert len(whole.numeric) == rollup_stats.SAMPLE and whole.numeric_seen == 40_000
+    # uniform over the day: the sample's mean is the day's (0.25 * 19999.5), within 3 standard errors
+    assert np.mean(whole.numeric) == pytest.approx(0.25 * 19_999.5, abs=3 * 0.25 * 11_547 / 100)

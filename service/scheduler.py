@@ -37,6 +37,7 @@ from service.config import Settings
 from service.db.leases import hold_lease, new_holder
 from service.db.tables import utcnow
 from service.lifecycle.retention import run_retention
+from service.lifecycle.scheduled_export import run_scheduled_export
 from service.monitor.sources import WatchedModels
 from service.retraining import triggers, worker
 from service.serving.fleet import UnknownModel
@@ -173,6 +174,10 @@ def background_jobs(settings: Settings, models: WatchedModels, registry: Registr
         # daily rollups, then retention in short batches (service/lifecycle/retention.py)
         JobSpec("retention", lambda s, e: run_retention(e, s), settings.retention_interval_seconds),
     ]
+    if settings.export_url:  # every model's complete days to the lake (lifecycle/scheduled_export.py)
+        specs.append(
+            JobSpec("export", lambda s, e: run_scheduled_export(e, s), settings.export_interval_seconds)
+        )
     if registry is not None:
         specs.append(
             JobSpec(

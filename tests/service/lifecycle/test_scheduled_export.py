@@ -308,3 +308,16 @@ def test_two_schedulers_export_each_day_once(
     assert run_job(spec, settings, engine, "b") is True and reports[-1].exported == []
     assert records(engine, model) == [("2026-09-01", "done", 60, 1), ("2026-09-02", "done", 60, 1)]
     assert len(list(lake.rglob("*.parquet"))) == 2 and list(lake.rglob(".*")) == []
+
+
+def test_the_scheduler_runs_the_export_only_when_a_target_is_set(tmp_path: Path) -> None:
+    from service.monitor.sources import WatchedModels
+    from service.scheduler import background_jobs
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'unused.db'}")
+    for url, expected in (("", []), (str(tmp_path / "lake"), [("export", 7200.0)])):
+        s = Settings(export_url=url, export_interval_seconds=7200)
+        models = WatchedModels(engine, names=lambda: [], settings_for=lambda _n, s=s: s)
+        jobs = [(j.name, j.seconds) for j in background_jobs(s, models, None) if j.name == "export"]
+        assert jobs == expected
+    engine.dispose()

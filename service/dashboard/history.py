@@ -114,6 +114,14 @@ def job_summary(job: RetrainJob) -> dict[str, Any]:
     }
 
 
+def when(iso: str | None) -> str:
+    """An ISO time as '2026-12-02 07:05 UTC' with the full value on hover ('' for None)."""
+    if not iso:
+        return ""
+    short = iso[:16].replace("T", " ")
+    return f'<time datetime="{escape(iso)}" title="{escape(iso)}">{escape(short)} UTC</time>'
+
+
 def _score(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else ""
 
@@ -125,13 +133,13 @@ def render_versions(versions: list[dict[str, Any]]) -> str:
             "<th>predictions (rollups)</th></tr>")  # fmt: skip
     rows = []
     for v in versions:
-        since = f"{v['became_champion']} {v['champion_since']}" if v["champion_since"] else ""
-        role = "<strong>champion</strong>" + (f" ({escape(since)})" if since else "") if v["champion"] else ""
+        since = f"{escape(v['became_champion'])} {when(v['champion_since'])}" if v["champion_since"] else ""
+        role = "<strong>champion</strong>" + (f" ({since})" if since else "") if v["champion"] else ""
         if not v["champion"] and since:
-            role = f'<span class="muted">was: {escape(since)}</span>'
+            role = f'<span class="muted">was: {since}</span>'
         rows.append(
             f'<tr class="version" data-version="{escape(v["version"])}"><td>{escape(v["version"])}</td>'
-            f"<td>{escape(v['registered_at'] or '')}</td><td>{escape(v['source'] or '')}</td>"
+            f"<td>{when(v['registered_at'])}</td><td>{escape(v['source'] or '')}</td>"
             f'<td>{role}</td><td class="predictions">{v["predictions"]}</td></tr>'
         )
     return f'<table id="versions">{head}{"".join(rows)}</table>'
@@ -155,7 +163,7 @@ def render_retrains(jobs: list[dict[str, Any]]) -> str:
             f'<tr class="retrain" data-job-id="{j["id"]}" data-status="{escape(j["status"])}">'
             f'<td><a href="/v1/retrain/jobs/{j["id"]}">{j["id"]}</a></td>'
             f'<td class="job-status">{escape(j["status"])}</td><td>{escape(j["trigger"])}</td>'
-            f"<td>{escape(j['created_at'] or '')}</td><td>{escape(j['finished_at'] or '')}</td>"
+            f"<td>{when(j['created_at'])}</td><td>{when(j['finished_at'])}</td>"
             f"<td>{escape(j['champion_version'] or '?')} &rarr; {escape(j['result_version'] or '')}</td>"
             f'<td class="gate">{gate}</td><td class="promoted">{"yes" if j["promoted"] else "no"}</td></tr>'
         )

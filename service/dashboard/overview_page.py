@@ -7,7 +7,7 @@ from html import escape
 from string import Template
 from typing import Any
 
-from service.dashboard.history import model_href
+from service.dashboard.history import model_href, when
 
 STYLE = """body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 1.4em; } table { border-collapse: collapse; font-size: 0.9em; }
@@ -86,7 +86,7 @@ def _row(m: dict[str, Any]) -> str:
             f'<span class="window-rows">{window["n_rows"]}</span> / '
             f'<span class="window-labeled">{window["labeled"]}</span> '
             f'<span class="muted">(v{escape(window["model_version"])}, '
-            f"to {escape(window['window_end'])})</span>"
+            f"to {when(window['window_end'])})</span>"
         )
     episodes = (
         ", ".join(f'<span class="episode breach">{escape(e["kind"])}</span>' for e in m["open_episodes"])
@@ -95,10 +95,10 @@ def _row(m: dict[str, Any]) -> str:
     job = m["last_retrain"]
     retrain = '<span class="muted">never</span>'
     if job is not None:
-        when = "finished" if job["finished"] else "queued"
+        done = "finished" if job["finished"] else "created"
         retrain = (
             f'<a class="retrain-status" href="/v1/retrain/jobs/{job["id"]}">{escape(job["status"])}</a> '
-            f'<span class="muted">({when} {escape(job["at"] or "")})</span>'
+            f'<span class="muted">({done} {when(job["at"])})</span>'
         )
     auto = m["automation"]
     automation = (

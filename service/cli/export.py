@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from service.config import get_settings
-
 # `driftloop check` shares this command line: the database and Arrow stack load only when exporting
 
 
@@ -55,9 +53,19 @@ def export(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from service.db.engine import DatabaseNotMigrated, ensure_migrated, get_engine
-    from service.lifecycle.export import CHUNK_ROWS, ExportError, ExportRequest, count_rows, export_parquet
+    from service.lifecycle.export import (
+        CHUNK_ROWS,
+        ExportError,
+        ExportRequest,
+        check_request,
+        claim_temp,
+        count_rows,
+        export_parquet,
+    )
 
     chunk_rows = chunk_rows or CHUNK_ROWS
+
+    from service.config import get_settings  # on use: `driftloop check` shares this command line
 
     settings = get_settings()
     try:
@@ -73,8 +81,11 @@ def export(
     try:
         ensure_migrated(engine)
         with engine.connect() as conn:
+            # bad input is refused before the count (which reads the whole range)
+            check_request(conn, request)
+            claim_temp(out).unlink()
             total = count_rows(conn, request)
-    except DatabaseNotMigrated as exc:
+    except (DatabaseNotMigrated, ExportError) as exc:
         _fail(str(exc))
     except Exception as exc:
         _fail(f"database unreachable: {exc}", 1)
@@ -90,7 +101,12 @@ def export(
         task = progress.add_task("export", total=total)
         try:
             result = export_parquet(
-                engine, request, out, chunk_rows=chunk_rows, on_rows=lambda n: progress.advance(task, n)
+                engine,
+                request,
+                out,
+                chunk_rows=chunk_rows,
+                on_rows=lambda n: progress.advance(task, n),
+                check=False,
             )
         except ExportError as exc:
             progress.stop()

@@ -97,3 +97,21 @@ def test_unwritable_path_exits_2_and_writes_nothing(model: str, out_dir: Path) -
         assert result.exit_code == 2, (target, result.output)
         assert message in result.stderr
     assert [p.name for p in out_dir.iterdir()] == ["a-file"]
+
+
+def test_bad_input_is_refused_before_the_range_is_counted(
+    model: str, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.lifecycle import export as export_module
+
+    def never(*_args: object) -> int:
+        raise AssertionError("counted a range it should have refused")
+
+    monkeypatch.setattr(export_module, "count_rows", never)
+    for args, message in [
+        ([str(out_dir / "missing" / "p.parquet")], "does not exist"),
+        ([str(out_dir / "p.parquet"), "--model", "nobody"], "unknown model 'nobody'"),
+    ]:
+        result = runner.invoke(app, ["export", *args])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    assert list(out_dir.iterdir()) == []

@@ -1,4 +1,5 @@
-"""`make bench-serve`: `mlflow models serve` vs driftloop's `/invocations` (every prediction logged).
+"""`make bench-serve`: `mlflow models serve` vs driftloop's `/invocations` (every prediction logged), then
+five models in one driftloop process vs one (bench/_serve_many.py, written to bench/RESULTS.md).
 
 Both serve the same champion from a scratch MLflow store and get the same load from wrk: single-row
 `dataframe_records` requests on 32 connections, a warm-up, then a timed run. Servers run one at a time so
@@ -30,6 +31,7 @@ from bench._fixtures import (
     request_bodies,
 )
 from bench._procs import Servers, free_port
+from bench._serve_many import run_many
 from bench._wrk import LoadResult, require_wrk, run_wrk
 
 MODEL = "bench-serve"
@@ -55,7 +57,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk-threads", type=int, default=1, help="1 leaves the most CPU to the server")
     parser.add_argument("--workers", type=int, default=1, help="driftloop uvicorn workers")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
-    parser.add_argument("--only", choices=["mlflow", "sqlite", "postgres"], action="append")
+    parser.add_argument("--only", choices=["mlflow", "sqlite", "postgres", "many"], action="append")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the five-model run")
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, databases)")
     return parser.parse_args(argv)
 
@@ -178,7 +182,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     require_wrk()
-    only = set(args.only or ["mlflow", "sqlite", "postgres"])
+    only = set(args.only or ["mlflow", "sqlite", "postgres", "many"])
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT is ignored
     tmp = Path(tempfile.mkdtemp(prefix="driftloop-bench-"))
@@ -200,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"PostgreSQL run skipped: cannot create a database on 127.0.0.1:5432 ({exc})")
             else:
                 runs.append(bench.driftloop("postgres", pg_url))
-        ok = _report(runs, args)
+        ok = _report(runs, args) if runs else True
+        if "many" in only:
+            print()
+            ok = run_many(
+                tmp=tmp, servers=servers, env=bench.env, bodies=bench.bodies, connections=args.connections,
+                seconds=args.seconds, warmup=args.warmup, rounds=args.rounds, write=not args.no_write,
+            ) and ok  # fmt: skip
     except KeyboardInterrupt:
         print("\ninterrupted; stopping servers", file=sys.stderr)
         return 130

@@ -1,0 +1,334 @@
+"""Five models behind one process vs one model behind one process (`make bench-serve`, `--only many`).
+
+The five are different pipelines on the demo features (the one-model run's logistic pipeline among them),
+registered in the scratch MLflow store. Both processes run side by side; timed runs alternate between
+them (one, five, one, five, ...) so that both see the same machine, and medians of the rounds are compared.
+The total load is the same: `connections` closed-loop connections, split over the five models' own
+`/models/{name}/invocations` by one wrk per model (exact 2xx count per model). Then each model gets a
+one-model process of its own, for the five-process memory sum.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench._loop_report import write_section
+from bench._procs import Servers, free_port
+from bench._wrk import LoadResult, run_wrk
+
+# OpenMP-free estimators only: on a shared, loaded machine an OpenMP team (HistGradientBoosting, the
+# k-NN reductions) spins for hundreds of ms per small predict call, which would measure the machine
+PIPELINES = ("logistic", "ridge", "tree", "boosting", "bayes")
+
+
+def _pipeline(kind: str) -> tuple[Any, str]:
+    """(unfitted estimator, target) of one of the five pipelines on the demo features."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import Ridge
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from retrain.bootstrap import build_demo_pipeline
+    from retrain.synthetic import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TARGET
+
+    num, cat = list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES)
+    onehot = ColumnTransformer(
+        [("n", StandardScaler(), num), ("c", OneHotEncoder(handle_unknown="ignore"), cat)]
+    )
+    ordinal = ColumnTransformer(
+        [
+            ("n", "passthrough", num),
+            ("c", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), cat),
+        ]
+    )
+    if kind == "logistic":
+        return build_demo_pipeline(), TARGET
+    if kind == "ridge":  # a regressor: the score the demo's label is drawn from, as a number
+        return Pipeline([("pre", onehot), ("ridge", Ridge(alpha=1.0))]), "score"
+    if kind == "tree":
+        return Pipeline(
+            [("pre", ordinal), ("tree", DecisionTreeClassifier(max_depth=8, random_state=0))]
+        ), TARGET
+    if kind == "boosting":
+        model = GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=0)
+        return Pipeline([("pre", ordinal), ("gb", model)]), TARGET
+    if kind == "bayes":
+        dense = ColumnTransformer(
+            [
+                ("n", StandardScaler(), num),
+                ("c", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cat),
+            ]
+        )
+        return Pipeline([("pre", dense), ("nb", GaussianNB())]), TARGET
+    raise ValueError(f"unknown pipeline {kind!r}; known: {', '.join(PIPELINES)}")
+
+
+def register_five(tracking_uri: str, artifact_dir: Path, prefix: str) -> list[str]:
+    """Train and register the five pipelines as `<prefix>-<kind>`, each its own champion."""
+    from retrain.registry import Registry
+    from retrain.synthetic import FEATURES, TARGET, generate
+
+    registry = Registry(tracking_uri, artifact_location=artifact_dir.resolve().as_uri())
+    data = generate(4000, seed=11)
+    # a continuous target for the regressor: a fixed linear score of the numeric features
+    data["score"] = (data["age"] / 10 + data["tenure_months"] / 12 - data["num_products"]).astype(float)
+    names = []
+    for kind in PIPELINES:
+        model, target = _pipeline(kind)
+        model.fit(data[list(FEATURES)], data[target])
+        name = f"{prefix}-{kind}"
+        frame = data.drop(columns=["score"] if target == TARGET else [TARGET])
+        version = registry.log_and_register(
+            name, model, frame, features=list(FEATURES), target=target, run_name=f"bench {kind}",
+            tags={"trigger": "bootstrap"},
+        )  # fmt: skip
+        registry.promote(name, version.version)
+        names.append(name)
+    return names
+
+
+def split(connections: int, parts: int) -> list[int]:
+    """`connections` spread over `parts` as evenly as whole numbers allow (32 over 5: 7, 7, 6, 6, 6)."""
+    return [connections // parts + (1 if i < connections % parts else 0) for i in range(parts)]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and its descendants (uvicorn workers), in MiB, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+@dataclass(frozen=True)
+class Round:
+    """One timed run of one process: per model, the load and the rows it logged meanwhile."""
+
+    loads: dict[str, LoadResult]
+    logged: dict[str, int]
+
+    @property
+    def rps(self) -> float:
+        return sum(x.rps for x in self.loads.values())
+
+    @property
+    def p99_ms(self) -> float:  # the worst model's p99: each wrk has its own histogram
+        return max(x.p99_ms for x in self.loads.values())
+
+    @property
+    def rows_ok(self) -> bool:
+        return all(self.logged.get(m, 0) == x.ok for m, x in self.loads.items())
+
+
+@dataclass
+class Process:
+    label: str
+    url: str  # base URL
+    paths: dict[str, str]  # model -> scoring path
+    database_url: str
+    pid: int = 0
+
+
+class ManyBench:
+    def __init__(self, *, tmp: Path, servers: Servers, env: dict[str, str], bodies: list[str],
+                 connections: int, seconds: float, warmup: float, rounds: int,
+                 count: Callable[[str], dict[str, int]]) -> None:  # fmt: skip
+        self.tmp, self.servers, self.env, self.bodies = tmp, servers, env, bodies
+        self.connections, self.seconds, self.warmup, self.rounds = connections, seconds, warmup, rounds
+        self.count = count
+
+    def start(self, label: str, models: list[str], *, default_path: bool) -> Process:
+        """A `driftloop serve` process for `models` (the first the default) on its own SQLite file."""
+        import subprocess
+        import sys
+
+        bin_dir = Path(sys.executable).parent
+        port = free_port()
+        database_url = f"sqlite:///{self.tmp / f'{label}.db'}"
+        env = {
+            **self.env,
+            "DRIFTLOOP_DATA_DIR": str(self.tmp),
+            "DRIFTLOOP_DATABASE_URL": database_url,
+            "DRIFTLOOP_MODEL_NAME": models[0],
+            "DRIFTLOOP_MODELS": ",".join(models[1:]),
+            "DRIFTLOOP_EMBEDDED_SCHEDULER": "false",
+        }
+        upgrade = [str(bin_dir / "driftloop"), "db", "upgrade"]
+        subprocess.run(upgrade, env=env, check=True, capture_output=True)
+        argv = [str(bin_dir / "driftloop"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        proc = self.servers.start(label, argv, env)
+        paths = {m: "/invocations" if default_path else f"/models/{m}/invocations" for m in models}
+        return Process(label, f"http://127.0.0.1:{port}", paths, database_url, proc.pid)
+
+    def ready(self, process: Process) -> None:
+        self.servers.wait_ready(process.label, f"{process.url}/readyz")
+        for model in process.paths:  # every model loaded, not only one
+            self.servers.wait_ready(process.label, f"{process.url}/models/{model}/ping")
+
+    def load(self, process: Process, seconds: float, connections: int | None = None) -> dict[str, LoadResult]:
+        models = list(process.paths)
+        shares = split(connections or self.connections, len(models))
+
+        def one(i: int) -> LoadResult:
+            script_dir = self.tmp / f"wrk-{process.label}-{i}"
+            script_dir.mkdir(exist_ok=True)
+            url = process.url + process.paths[models[i]]
+            return run_wrk(url, self.bodies, seconds=seconds, connections=shares[i], threads=1,
+                           script_dir=script_dir)  # fmt: skip
+
+        with ThreadPoolExecutor(len(models)) as pool:
+            return dict(zip(models, pool.map(one, range(len(models))), strict=True))
+
+    def timed(self, process: Process) -> Round:
+        before = self.count(process.database_url)
+        loads = self.load(process, self.seconds)
+        after = self.count(process.database_url)
+        logged = {m: after.get(m, 0) - before.get(m, 0) for m in process.paths}
+        return Round(loads, logged)
+
+    def run(self, names: list[str]) -> dict[str, Any]:
+        one = self.start("one-model", names[:1], default_path=True)
+        five = self.start("five-models", names, default_path=False)
+        for process in (one, five):
+            self.ready(process)
+            self.load(process, self.warmup)
+        results: dict[str, list[Round]] = {"one": [], "five": []}
+        for i in range(self.rounds):
+            for key, process in (("one", one), ("five", five)):
+                print(
+                    f"  round {i + 1}/{self.rounds}, {process.label}: load average {os.getloadavg()[0]:.1f}"
+                )
+                results[key].append(self.timed(process))
+                print(f"    {results[key][-1].rps:,.0f} req/s, p99 {results[key][-1].p99_ms:.1f} ms")
+        rss = {"one": rss_mb(one.pid), "five": rss_mb(five.pid)}
+        self.servers.stop(one.label)
+        self.servers.stop(five.label)
+        rss["five_processes"] = self.five_processes(names)
+        return {"rounds": results, "rss": rss}
+
+    def five_processes(self, names: list[str]) -> float:
+        """The memory five one-model processes take (each warmed up with its share of the load)."""
+        procs = [self.start(f"alone-{i}", [name], default_path=True) for i, name in enumerate(names)]
+        try:
+            for process in procs:
+                self.ready(process)
+            shares = split(self.connections, len(procs))  # the five share the total load, as above
+            with ThreadPoolExecutor(len(procs)) as pool:
+                list(pool.map(lambda i: self.load(procs[i], self.warmup, shares[i]), range(len(procs))))
+            return sum(rss_mb(p.pid) for p in procs)
+        finally:
+            for process in procs:
+                self.servers.stop(process.label)
+
+
+def report(result: dict[str, Any], connections: int, seconds: float) -> tuple[list[str], bool]:
+    """Markdown lines and whether every target is met."""
+    one: list[Round] = result["rounds"]["one"]
+    five: list[Round] = result["rounds"]["five"]
+    rss = result["rss"]
+    one_rps = statistics.median(r.rps for r in one)
+    five_rps = statistics.median(r.rps for r in five)
+    one_p99 = statistics.median(r.p99_ms for r in one)
+    five_p99 = statistics.median(r.p99_ms for r in five)
+    ratio = five_rps / one_rps if one_rps else 0.0
+    mem = rss["five"] / rss["one"] if rss["one"] else 0.0
+    rows_ok = all(r.rows_ok for r in one + five)
+    checks = {
+        f"total req/s {ratio:.0%} of one model's (target >= 90%)": ratio >= 0.9,
+        f"p99 {five_p99:.1f} ms, worst model, median of rounds (target <= 50 ms)": five_p99 <= 50,
+        "logged rows == 2xx for every model in every round": rows_ok,
+        f"RSS {rss['five']:.0f} MiB = {mem:.2f}x one model's {rss['one']:.0f} MiB (target <= 1.5x)": mem
+        <= 1.5,
+    }
+    lines = [
+        f"{connections} connections in total (the five-model process: split over its five models), "
+        f"single-row dataframe_records, {len(one)} alternating rounds of {seconds:.0f} s, medians; SQLite",
+        "",
+        "| process | req/s | p99 ms | RSS MiB |",
+        "|---|---:|---:|---:|",
+        f"| one model (`/invocations`) | {one_rps:,.0f} | {one_p99:.1f} | {rss['one']:.0f} |",
+        f"| five models, one process (`/models/{{name}}/invocations`) | {five_rps:,.0f} | {five_p99:.1f} | "
+        f"{rss['five']:.0f} |",
+        f"| five one-model processes (memory only) | | | {rss['five_processes']:.0f} |",
+        "",
+        "| model (five-model process, last round) | req/s | p50 ms | p99 ms | 2xx | logged |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    last = five[-1]
+    for model, x in last.loads.items():
+        lines.append(
+            f"| {model} | {x.rps:,.0f} | {x.p50_ms:.2f} | {x.p99_ms:.1f} | {x.ok} "
+            f"| {last.logged.get(model, 0)} |"
+        )
+    lines.append("")
+    lines += [f"- {text}: {'PASS' if ok else 'FAIL'}" for text, ok in checks.items()]
+    return lines, all(checks.values())
+
+
+def count_by_model(url: str) -> dict[str, int]:
+    """Rows in driftloop's `predictions` table per model (read directly, not through the service)."""
+    import sqlalchemy as sa
+
+    from service.db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT model_name, count(*) FROM predictions GROUP BY model_name"))
+            return {str(name): int(n) for name, n in rows}
+    finally:
+        engine.dispose()
+
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADING = "## Many models, one process (`make bench-serve`, alone: `python -m bench.serve --only many`)"
+
+
+def run_many(
+    *, tmp: Path, servers: Servers, env: dict[str, str], bodies: list[str], connections: int, seconds: float,
+    warmup: float, rounds: int, write: bool = True,
+) -> bool:  # fmt: skip
+    """Register the five, run the comparison, print it and (with `write`) put it in bench/RESULTS.md."""
+    print("five models: registering the five pipelines ...")
+    names = register_five(env["MLFLOW_TRACKING_URI"], tmp / "mlartifacts", "bench-many")
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()[0]
+    bench = ManyBench(tmp=tmp, servers=servers, env=env, bodies=bodies, connections=connections,
+                      seconds=seconds, warmup=warmup, rounds=rounds, count=count_by_model)  # fmt: skip
+    result = bench.run(names)
+    lines, ok = report(result, connections, seconds)
+    load_after = os.getloadavg()[0]
+    title = (
+        f"### {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {load_before:.1f} before, "
+        f"{load_after:.1f} after; pipelines: {', '.join(PIPELINES)}"
+    )
+    print("\n".join([title, "", *lines]))
+    if write:
+        write_section(RESULTS, "\n".join([HEADING, "", title, "", *lines]))
+        print(f"written to {RESULTS}")
+    return ok

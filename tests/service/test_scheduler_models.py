@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from service.db.engine import make_engine
 from service.db.leases import hold_lease
 from service.monitor.sources import WatchedModels
 from service.serving.fleet import UnknownModel
+from tests.support.core import FakeRegistry
 from tests.support.monitor import add_reference, log_traffic, settings, unique_model
 
 
@@ -231,3 +233,30 @@ def runs_of_url(url: str, model: str) -> list[tuple[int, str]]:
         return runs_of(engine, model)
     finally:
         engine.dispose()
+
+
+def test_the_standalone_scheduler_watches_the_same_models_as_the_api(
+    database_url: str, tmp_path: Path, fake_registry: FakeRegistry
+) -> None:
+    from sqlmodel import Session
+
+    from service.serving.watched import add_watch, remove_watch
+
+    default, extra, in_file, added = (unique_model() for _ in range(4))
+    (tmp_path / "models.toml").write_text(f'[models."{in_file}"]\nwindow_rows = 300\nbreach_k = 1\n')
+    s = settings(database_url, default, models=extra, models_file=str(tmp_path / "models.toml"))
+    engine = make_engine(database_url)
+    models = sched.scheduler_models(s, engine, fake_registry)  # type: ignore[arg-type]
+    assert models.names()[:3] == (default, extra, in_file)
+    with Session(engine) as session:  # PUT /v1/models/{name}/watch from an API process
+        add_watch(session, added)
+        session.commit()
+    assert models.names()[:3] == (default, extra, in_file) and added in models.names()
+    assert (models.settings_for(in_file).window_rows, models.settings_for(in_file).breach_k) == (300, 1)
+    watched_at_run_time = models.settings_for(added)
+    assert (watched_at_run_time.model_name, watched_at_run_time.window_rows) == (added, s.window_rows)
+    with Session(engine) as session:
+        remove_watch(session, added)
+        session.commit()
+    assert added not in models.names()
+    engine.dispose()

@@ -1,6 +1,8 @@
 """Which scheduled windows to check now: every complete window, oldest first, a bounded number per tick.
 
-Drift row blocks follow each other in commit order (monitor/chain.py). For the other windows:
+Everything is cut below the settled watermark (monitor/settled.py): row blocks (drift and performance)
+follow each other in commit order (monitor/chain.py) among the settled rows; a time bucket is due once
+the settled time has passed its end. For time buckets:
 a series is the windows of one (kind, model, version, mode, size); a window is checked when its
 deterministic key is in `drift_runs`. The monitor keeps a frontier per series (every window below it is
 checked), so a tick reads only the keys from there on. A cold frontier starts at the first window of the
@@ -20,14 +22,12 @@ import sqlalchemy as sa
 
 from service.db.tables import DriftRun
 from service.monitor.chain import Due, chained_blocks
+from service.monitor.settled import settled
 from service.monitor.windows import (
-    SETTLE_SECONDS,
     Window,
     base_from,
-    count_rows,
     make_key,
     max_seq,
-    row_block,
     time_bucket,
     time_column,
     version_filter,
@@ -76,30 +76,28 @@ def due_windows(
     frontiers: dict[str, int],
 ) -> Due:
     """The complete windows to check now: the oldest `limit` unchecked ones, or with `latest` = M the
-    newest min(M, limit) after the last checked one. Drift row blocks come resolved to their `seq` range,
-    drift time buckets with the `seq_horizon` committed now."""
-    if kind == "drift" and mode == "rows":
-        return chained_blocks(
-            conn, model_name=model_name, model_version=model_version, rows=rows, limit=limit, latest=latest,
-            frontiers=frontiers,
-        )  # fmt: skip
-    make: Callable[[int], Window]
+    newest min(M, limit) after the last checked one. Row blocks come resolved to their `seq` range, time
+    buckets with the `seq_horizon` visible once their end settled. `now` bounds time buckets too (the
+    settled time of the database clock may run ahead of this process's clock)."""
+    mark = settled(
+        conn, kind=kind, model_name=model_name, model_version=model_version, state=frontiers,
+        times=mode != "rows",
+    )  # fmt: skip
     if mode == "rows":
-        first, last = 0, count_rows(conn, kind, model_name, model_version) // rows - 1
-        size: float = rows
+        return chained_blocks(
+            conn, kind=kind, model_name=model_name, model_version=model_version, rows=rows, limit=limit,
+            latest=latest, frontiers=frontiers, upto=mark.seq,
+        )  # fmt: skip
+    t0 = _first_time(conn, kind, model_name, model_version)
+    if t0 is None:
+        return Due([], 0)
+    first = math.floor(t0.timestamp() / seconds)
+    # bucket i is [i*s, (i+1)*s): final once every row stamped before its end is (monitor/settled.py)
+    last = math.floor(min(mark.until, now).timestamp() / seconds) - 1
+    size = seconds
 
-        def make(i: int) -> Window:
-            return row_block(kind, model_name, model_version, rows, i)
-    else:
-        t0 = _first_time(conn, kind, model_name, model_version)
-        if t0 is None:
-            return Due([], 0)
-        first = math.floor(t0.timestamp() / seconds)
-        last = math.floor((now.timestamp() - SETTLE_SECONDS) / seconds) - 1
-        size = seconds
-
-        def make(i: int) -> Window:
-            return time_bucket(kind, model_name, model_version, seconds, i)
+    def make(i: int) -> Window:
+        return time_bucket(kind, model_name, model_version, seconds, i)
 
     if last < first:
         return Due([], 0)
@@ -132,8 +130,8 @@ def due_windows(
     due = [make(i) for i in picked]
     if due and skipped:
         due[0] = replace(due[0], skipped=skipped)
-    if kind == "drift" and due:
-        horizon = max_seq(conn, model_name, model_version)
+    if due:  # every row of these buckets is visible now: rows given an old time later are left out
+        horizon = max_seq(conn, kind, model_name, model_version)
         due = [replace(w, seq_horizon=horizon) for w in due]
     backlog = last - picked[-1] if picked else 0
     return Due(due, backlog)

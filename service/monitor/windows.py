@@ -1,12 +1,13 @@
 """Deterministic windows over the traffic of one model version.
 
-Drift row windows are consecutive, non-overlapping blocks of N predictions in commit order
-(`predictions.seq`): block k holds the version's rows k*N .. (k+1)*N-1. Every reader sees a prefix of that
-order (service/serving/store.py), so a complete block is final: it is resolved to its first and last `seq`
-and read as that range, and a checked block's rows never change. Time windows are fixed buckets aligned to
-the Unix epoch, checked `SETTLE_SECONDS` after they end and read up to the sequence committed then (the
-`seq_horizon` in the run), so a row committed later never changes a checked bucket. Performance windows
-order labeled predictions by label arrival (`feedback.received_at`).
+Row windows are consecutive, non-overlapping blocks of N rows in commit order: drift blocks over the
+version's predictions (`predictions.seq`), performance blocks over its labeled predictions in label
+arrival order (`feedback.seq`). Blocks are cut only below the settled watermark (monitor/settled.py), under
+which no transaction can still add or remove a row, so a cut block is final: it is resolved to its first
+and last `seq`, read as that range, and a checked block's rows never change. Time windows are fixed buckets
+aligned to the Unix epoch (drift by `created_at`, performance by `received_at`, both stamped by the store
+inside the writing transaction), checked once the settled time passes their end and read up to the
+sequence visible then (the `seq_horizon` in the run).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from service.db.tables import Feedback, Prediction
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]
 KINDS = ("drift", "performance")
-# a time bucket is checked only this long after it ends, so rows committed a little late are in it
-SETTLE_SECONDS = 5.0
 _KEY_MAX = 300
 
 
@@ -77,8 +76,14 @@ def time_column(kind: str) -> sa.ColumnElement[Any]:
     return column
 
 
+def seq_column(kind: str) -> sa.ColumnElement[int]:
+    """The commit order a kind's windows follow."""
+    column: sa.ColumnElement[int] = P.c.seq if kind == "drift" else F.c.seq
+    return column
+
+
 def order_by(kind: str) -> tuple[sa.ColumnElement[Any], ...]:
-    return (P.c.seq,) if kind == "drift" else (F.c.received_at, F.c.prediction_id)
+    return (seq_column(kind),)
 
 
 def base_from(kind: str) -> sa.FromClause:
@@ -90,11 +95,18 @@ def version_filter(model_name: str, model_version: str) -> sa.ColumnElement[bool
     return sa.and_(P.c.model_name == model_name, P.c.model_version == model_version)
 
 
-def count_rows(conn: sa.Connection, kind: str, model_name: str, model_version: str) -> int:
+def _upto(kind: str, upto: int | None) -> sa.ColumnElement[bool]:
+    return sa.true() if upto is None else seq_column(kind) <= upto
+
+
+def count_rows(
+    conn: sa.Connection, kind: str, model_name: str, model_version: str, upto: int | None = None
+) -> int:
+    """The version's rows of `kind` (with `seq` <= `upto`, when given)."""
     stmt = (
         sa.select(sa.func.count())
         .select_from(base_from(kind))
-        .where(version_filter(model_name, model_version))
+        .where(version_filter(model_name, model_version), _upto(kind, upto))
     )
     return int(conn.execute(stmt).scalar_one())
 
@@ -102,13 +114,14 @@ def count_rows(conn: sa.Connection, kind: str, model_name: str, model_version: s
 def window_filter(window: Window) -> sa.ColumnElement[bool]:
     """The rows of a window, apart from the OFFSET of an unresolved row block."""
     where = [version_filter(window.model_name, window.model_version)]
+    seq = seq_column(window.kind)
     if window.first_seq is not None and window.last_seq is not None:
-        where.append(P.c.seq.between(window.first_seq, window.last_seq))
+        where.append(seq.between(window.first_seq, window.last_seq))
     if window.start is not None and window.end is not None:
         col = time_column(window.kind)
         where += [col >= window.start, col < window.end]
     if window.seq_horizon is not None:
-        where.append(P.c.seq <= window.seq_horizon)
+        where.append(seq <= window.seq_horizon)
     return sa.and_(*where)
 
 
@@ -117,36 +130,48 @@ def count_range(conn: sa.Connection, window: Window) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def max_seq(conn: sa.Connection, model_name: str, model_version: str) -> int:
-    """The version's last committed sequence number (0 without rows)."""
-    stmt = sa.select(sa.func.coalesce(sa.func.max(P.c.seq), 0)).where(
-        version_filter(model_name, model_version)
+def max_seq(conn: sa.Connection, kind: str, model_name: str, model_version: str) -> int:
+    """The highest `seq` of the version's rows of `kind` visible now (0 without rows)."""
+    seq = seq_column(kind)
+    stmt = (
+        sa.select(sa.func.coalesce(sa.func.max(seq), 0))
+        .select_from(base_from(kind))
+        .where(version_filter(model_name, model_version))
     )
     return int(conn.execute(stmt).scalar_one())
 
 
 def seq_positions(
-    conn: sa.Connection, model_name: str, model_version: str, first: int, count: int
+    conn: sa.Connection,
+    kind: str,
+    model_name: str,
+    model_version: str,
+    first: int,
+    count: int,
+    upto: int | None = None,
 ) -> list[int]:
-    """`seq` of the version's rows at positions first .. first+count-1 in commit order."""
+    """`seq` of the version's rows of `kind` at positions first .. first+count-1 in commit order."""
+    seq = seq_column(kind)
     stmt = (
-        sa.select(P.c.seq)
-        .where(version_filter(model_name, model_version))
-        .order_by(P.c.seq)
+        sa.select(seq)
+        .select_from(base_from(kind))
+        .where(version_filter(model_name, model_version), _upto(kind, upto))
+        .order_by(seq)
         .offset(first)
         .limit(count)
     )
     return [int(v) for v in conn.execute(stmt).scalars()]
 
 
-def resolve_blocks(conn: sa.Connection, blocks: list[Window]) -> list[Window]:
-    """Drift row blocks (consecutive or not) with their first and last `seq`; one read for all of them."""
-    if not blocks or blocks[0].kind != "drift":
+def resolve_blocks(conn: sa.Connection, blocks: list[Window], upto: int | None = None) -> list[Window]:
+    """Row blocks (consecutive or not) with their first and last `seq` among the rows with `seq` <=
+    `upto`; one read for all of them."""
+    if not blocks:
         return blocks
     lo = min(b.offset or 0 for b in blocks)
     hi = max((b.offset or 0) + (b.limit or 0) for b in blocks)
     head = blocks[0]
-    seqs = seq_positions(conn, head.model_name, head.model_version, lo, hi - lo)
+    seqs = seq_positions(conn, head.kind, head.model_name, head.model_version, lo, hi - lo, upto)
     out = []
     for b in blocks:
         first, last = (b.offset or 0) - lo, (b.offset or 0) - lo + (b.limit or 0) - 1
@@ -194,7 +219,10 @@ def manual_window(
     last_n: int | None,
     default_rows: int,
 ) -> Window:
-    """A window asked for by a person: a time range, or the last N rows as of now (keyed by their offset)."""
+    """A window asked for by a person: a time range, or the last N settled rows (keyed by their offset)."""
+    from service.monitor.settled import settled
+
+    mark = settled(conn, kind=kind, model_name=model_name, model_version=model_version, state={}, times=False)
     if start is not None or end is not None:
         lo = start or datetime(1970, 1, 1, tzinfo=UTC)
         hi = end or datetime.now(UTC)
@@ -206,10 +234,10 @@ def manual_window(
             make_key(kind, model_name, model_version, "range", lo.isoformat(), hi.isoformat()),
             start=lo,
             end=hi,
-            seq_horizon=max_seq(conn, model_name, model_version) if kind == "drift" else None,
+            seq_horizon=max_seq(conn, kind, model_name, model_version),
         )
     n = last_n or default_rows
-    total = count_rows(conn, kind, model_name, model_version)
+    total = count_rows(conn, kind, model_name, model_version, mark.seq)
     offset = max(0, total - n)
     window = Window(
         kind,
@@ -220,7 +248,7 @@ def manual_window(
         offset=offset,
         limit=total - offset,
     )
-    return resolve_blocks(conn, [window])[0] if total > offset else window
+    return resolve_blocks(conn, [window], mark.seq)[0] if total > offset else window
 
 
 def select_window(window: Window, columns: list[sa.ColumnElement[Any]]) -> sa.Select[Any]:
@@ -248,27 +276,9 @@ def latest_version(conn: sa.Connection, model_name: str) -> str | None:
 
 
 def bounds(conn: sa.Connection, window: Window) -> tuple[datetime | None, datetime | None]:
-    """First and last row time of the window (a time window's own span when it has one).
-
-    A row block's edge times are read ordering by time alone: rows tied on time share the value, so this
-    equals the (time, id) order's edges and uses the index only.
-    """
+    """First and last row time of the window (a time window's own span when it has one)."""
     if window.start is not None and window.end is not None:
         return window.start, window.end
-    col = time_column(window.kind)
-    if window.first_seq is not None:
-        edges = sa.select(sa.func.min(col), sa.func.max(col)).where(window_filter(window))
-        lo, hi = conn.execute(edges).one()
-        return lo, hi
-    base = (
-        sa.select(col)
-        .select_from(base_from(window.kind))
-        .where(version_filter(window.model_name, window.model_version))
-        .order_by(col)
-        .limit(1)
-    )
-    first = window.offset or 0
-    last = first + (window.limit or 1) - 1
-    lo = conn.execute(base.offset(first)).scalar_one_or_none()
-    hi = conn.execute(base.offset(last)).scalar_one_or_none()
-    return lo, hi or lo
+    rows = select_window(window, [time_column(window.kind).label("t")]).subquery()
+    lo, hi = conn.execute(sa.select(sa.func.min(rows.c.t), sa.func.max(rows.c.t))).one()
+    return lo, hi

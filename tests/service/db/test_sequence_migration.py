@@ -61,4 +61,5 @@ def test_existing_rows_are_numbered_in_time_order_and_new_rows_follow(fresh_url:
     engine.dispose()
     expected = [pid for pid, _ in sorted(old, key=lambda p: (p[1], p[0]))]
     assert [pid for pid, _ in got] == [*expected, new_id]
-    assert [seq for _, seq in got] == [1, 2, 3, 4, 5, 6]
+    seqs = [seq for _, seq in got]
+    assert seqs[:5] == [1, 2, 3, 4, 5] and seqs[5] > 5  # new rows follow (a gap is allowed)

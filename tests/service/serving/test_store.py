@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from service.db.engine import make_engine
-from service.monitor import catchup, windows
+from service.monitor import catchup, settled, windows
 from service.monitor.windows import P, Window
 from service.serving import store
 
@@ -77,13 +77,19 @@ def test_rows_are_numbered_in_commit_order_and_one_insert_continues_another(
     assert [i for i, _ in got[:5]] == [r["id"] for r in first + second]
 
 
-def test_overlapping_commits_never_change_a_checked_window(engines: tuple[sa.Engine, ...]) -> None:
-    """Two API processes (engines) log overlapping transactions: A inserts, B inserts and commits, then A
-    commits. A scheduler checking in between must see only a prefix of the sequence, so the window it
-    checked holds the same rows after both commits."""
+def test_overlapping_commits_never_change_a_checked_window(
+    engines: tuple[sa.Engine, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API processes (engines) log overlapping transactions: A takes the low `seq` values and stays
+    open, B takes higher ones and commits, then A commits. A scheduler checking in between cuts no block
+    through A's hole, and the blocks it cuts afterwards are the final commit order."""
+    monkeypatch.setattr(settled, "WAIT_SECONDS", 0.3)
     api_a, api_b, scheduler = engines
     model = f"seq-{uuid.uuid4().hex[:8]}"
-    _log(api_a, _rows(model, 150))  # not yet a window of N
+    _log(api_a, _rows(model, 150))
+    frontiers: dict[str, int] = {}
+    first = {w.key: (w, _ids(scheduler, w)) for w in _due(scheduler, model, frontiers)}
+    assert len(first) == 1  # block 0: the first N of 150 settled rows
     a_inserted, a_commit = threading.Event(), threading.Event()
     b_committed = threading.Event()
     errors: list[BaseException] = []
@@ -110,27 +116,38 @@ def test_overlapping_commits_never_change_a_checked_window(engines: tuple[sa.Eng
     assert a_inserted.wait(30) and not errors
     b = threading.Thread(target=process_b)
     b.start()
-    b_committed.wait(1.0)  # B's transaction overlaps A's (it commits now unless the sequence orders it)
-    frontiers: dict[str, int] = {}
-    visible = _visible_seqs(scheduler, model)
-    checked = {w.key: (w, _ids(scheduler, w)) for w in _due(scheduler, model, frontiers)}
+    # PostgreSQL: B commits above A's open hole; SQLite: B waits for A's write lock
+    assert b_committed.wait(5.0) == (scheduler.dialect.name == "postgresql")
+    visible = len(_visible_seqs(scheduler, model))
+    during = [w for w in _due(scheduler, model, frontiers) if w.key not in first]  # block 0 has no run
     a_commit.set()
     a.join(30)
     b.join(30)
     assert not errors, errors
-    assert visible == list(range(visible[0], visible[0] + len(visible))), "a reader saw a gap in the sequence"
-    for w in _due(scheduler, model, frontiers):  # a window checked before keeps its run (and key)
-        checked.setdefault(w.key, (w, _ids(scheduler, w)))
-    assert len(checked) == 1  # 350 rows: one complete window of 200
-    everything = _visible_seqs(scheduler, model)
-    assert len(everything) == 350
+    assert visible == (250 if scheduler.dialect.name == "postgresql" else 150)
+    assert during == [], "a block was cut while a transaction below it was open"
+    after = {w.key: (w, _ids(scheduler, w)) for w in _due(scheduler, model, frontiers) if w.key not in first}
+    assert len(after) == 2  # 350 rows: blocks 1 and 2, each cut once
     with scheduler.connect() as conn:
-        in_order = list(
-            conn.execute(
-                sa.select(P.c.id).where(P.c.model_name == model).order_by(P.c.seq).limit(N)
-            ).scalars()
-        )
-    for window, ids in checked.values():
-        assert len(ids) == N
+        stmt = sa.select(P.c.id).where(P.c.model_name == model).order_by(P.c.seq)
+        in_order = list(conn.execute(stmt).scalars())
+    checked = {**first, **after}
+    for k, (window, ids) in enumerate(sorted(checked.values(), key=lambda c: c[0].index or 0)):
         assert _ids(scheduler, window) == ids, "a checked window changed after a late commit"
-        assert ids == in_order  # block 0 is the first N rows of the final commit order
+        assert ids == in_order[k * N : (k + 1) * N]  # block k is rows kN.. of the final commit order
+    assert [w.index for w, _ in checked.values()] == [0, 1, 2]
+
+
+def test_rows_without_a_time_are_stamped_inside_their_transaction(engines: tuple[sa.Engine, ...]) -> None:
+    model = f"seq-{uuid.uuid4().hex[:8]}"
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = _rows(model, 2)
+    rows[0]["created_at"] = old  # an import keeps its time
+    del rows[1]["created_at"]
+    before = datetime.now(UTC)
+    _log(engines[0], rows)
+    with engines[1].connect() as conn:
+        got = dict(conn.execute(sa.select(P.c.id, P.c.created_at).where(P.c.model_name == model)).all())
+    assert got[rows[0]["id"]] == old
+    # the writer's clock (PostgreSQL: the database's, read after the transaction got its xid)
+    assert abs((got[rows[1]["id"]] - before).total_seconds()) < 5

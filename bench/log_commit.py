@@ -1,15 +1,17 @@
 """`python -m bench.log_commit`: what numbering predictions in commit order costs the group commit.
 
-On PostgreSQL every prediction insert takes one transaction-level advisory lock until its commit
-(service/serving/store.py), so overlapping group commits (4 per API process) no longer overlap their
-INSERT + commit. This runs `--writers` threads, each its own engine (as API processes are), doing group
-commits of `--rows` rows through `store.insert_predictions` (locked) and through a plain INSERT (the code
-before the sequence), alternating `--rounds` times, and reports commits/s, rows/s and commit latency.
+Three ways to insert a group commit on PostgreSQL: `store.insert_predictions` (the transaction takes its
+xid and the database clock first, `seq` from a plain sequence, no lock; readers cut windows below the
+settled watermark, service/monitor/settled.py), the transaction-level advisory lock held until commit that
+it replaced (overlapping group commits serialize), and a plain INSERT (no commit order at all). This runs
+`--writers` threads, each its own engine (as API processes are), doing group commits of `--rows` rows,
+the three alternating `--rounds` times, and reports commits/s, rows/s and commit latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 
 from bench._fixtures import create_pg_database, drop_pg_database
 from service.db.engine import make_engine, upgrade
+from service.db.leases import advisory_key
 from service.db.tables import Prediction
 from service.serving import store
 
@@ -39,7 +42,13 @@ def _rows(n: int) -> list[dict[str, Any]]:
 
 
 def _plain(conn: sa.Connection, *, rows: list[dict[str, Any]]) -> None:
-    conn.execute(sa.insert(P), rows)  # numbered by the identity at insert: commit order not kept
+    conn.execute(sa.insert(P), rows)  # numbered at insert: commit order not kept
+
+
+def _advisory_lock(conn: sa.Connection, *, rows: list[dict[str, Any]]) -> None:
+    """The scheme before the settled watermark: one lock orders every insert until its commit."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("predictions.seq")})
+    conn.execute(sa.insert(P), rows)
 
 
 def _run(url: str, insert: Callable[..., None], writers: int, rows: int, seconds: float) -> dict[str, float]:
@@ -83,12 +92,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     url = create_pg_database()
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
         upgrade(url)
         print(f"{args.writers} writers, {args.rows} rows per commit, {args.seconds:g} s per run")
         print("| insert | round | commits/s | rows/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|")
         for r in range(1, args.rounds + 1):
-            for label, insert in (("seq lock", store.insert_predictions), ("plain", _plain)):
+            variants = (("xid first", store.insert_predictions), ("advisory lock", _advisory_lock),
+                        ("plain", _plain))  # fmt: skip
+            for label, insert in variants:
                 m = _run(url, insert, args.writers, args.rows, args.seconds)
                 print(f"| {label} | {r} | {m['commits_s']:.0f} | {m['rows_s']:.0f} "
                       f"| {m['p50_ms']:.2f} | {m['p99_ms']:.2f} |")  # fmt: skip

@@ -10,7 +10,6 @@ from typing import Any
 
 from service import metrics
 from service.codec import dumps
-from service.db.tables import utcnow
 from service.serving.batcher import MicroBatcher
 from service.serving.holder import ModelHolder
 from service.serving.log_writer import PredictionLogWriter
@@ -97,13 +96,13 @@ async def score(
     features = _encoded(rows, loc_prefix, indexed)  # before scoring: what cannot be logged is not scored
     out = await scorer.batcher.predict(rows)
     latency_ms = (time.perf_counter() - started) * 1000.0
-    now = utcnow()
     ids = new_ids(len(rows))
     probs = out.probabilities
+    # no created_at: the writer stamps it inside its transaction (store.insert_predictions), which is
+    # what lets time windows close exactly (monitor/settled.py)
     log_rows = [
         {
             "id": ids[i],
-            "created_at": now,
             "model_name": out.model.name,
             "model_version": out.model.version,
             "features": features[i],

@@ -86,10 +86,10 @@ def test_overlapping_commits_never_change_a_checked_window(
     monkeypatch.setattr(settled, "WAIT_SECONDS", 0.3)
     api_a, api_b, scheduler = engines
     model = f"seq-{uuid.uuid4().hex[:8]}"
-    _log(api_a, _rows(model, 150))
+    _log(api_a, _rows(model, 300))
     frontiers: dict[str, int] = {}
     first = {w.key: (w, _ids(scheduler, w)) for w in _due(scheduler, model, frontiers)}
-    assert len(first) == 1  # block 0: the first N of 150 settled rows
+    assert len(first) == 1  # block 0: the first N of 300 settled rows
     a_inserted, a_commit = threading.Event(), threading.Event()
     b_committed = threading.Event()
     errors: list[BaseException] = []
@@ -97,7 +97,7 @@ def test_overlapping_commits_never_change_a_checked_window(
     def process_a() -> None:
         try:
             with api_a.begin() as conn:
-                store.insert_predictions(conn, rows=_rows(model, 100))
+                store.insert_predictions(conn, rows=_rows(model, N))
                 a_inserted.set()
                 a_commit.wait(30)
         except BaseException as exc:  # surfaced by the assertions below
@@ -106,7 +106,7 @@ def test_overlapping_commits_never_change_a_checked_window(
 
     def process_b() -> None:
         try:
-            _log(api_b, _rows(model, 100))
+            _log(api_b, _rows(model, N))
         except BaseException as exc:
             errors.append(exc)
         b_committed.set()
@@ -124,10 +124,10 @@ def test_overlapping_commits_never_change_a_checked_window(
     a.join(30)
     b.join(30)
     assert not errors, errors
-    assert visible == (250 if scheduler.dialect.name == "postgresql" else 150)
+    assert visible == (500 if scheduler.dialect.name == "postgresql" else 300)
     assert during == [], "a block was cut while a transaction below it was open"
     after = {w.key: (w, _ids(scheduler, w)) for w in _due(scheduler, model, frontiers) if w.key not in first}
-    assert len(after) == 2  # 350 rows: blocks 1 and 2, each cut once
+    assert len(after) == 2  # 700 rows: blocks 1 and 2, each cut once
     with scheduler.connect() as conn:
         stmt = sa.select(P.c.id).where(P.c.model_name == model).order_by(P.c.seq)
         in_order = list(conn.execute(stmt).scalars())

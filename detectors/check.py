@@ -8,11 +8,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from detectors.columns import Data, as_float, column_names, get_column, row_count
+from detectors.columns import (
+    Column,
+    Data,
+    as_float,
+    as_objects,
+    as_series,
+    column_names,
+    get_column,
+    row_count,
+    take,
+)
 from detectors.family import family
 from detectors.multivariate import domain_classifier
 from detectors.options import CheckOptions
-from detectors.profile import ReferenceProfile
+from detectors.profile import FeatureProfile, ReferenceProfile
 from detectors.results import DatasetDriftResult, FeatureDriftResult, MultivariateResult
 from detectors.select import METHODS, check_method
 from detectors.window import Summary, summarize
@@ -108,15 +118,24 @@ def run_check(
     n_current = row_count(current)
     keep = opts.exact_max_rows if profile.sample_complete else 0
     groups = {**profile.features, **profile.predictions}
-    summaries = {name: summarize(fp, get_column(current, name), keep) for name, fp in groups.items()}
-    multivariate = None
-    if (
+    classify = bool(
         opts.multivariate
         and profile.features
         and n_current >= opts.min_rows
         and profile.n_rows >= opts.min_rows
-    ):
-        multivariate = _multivariate(profile, current, opts)
+    )
+    half = min(opts.multivariate_max_rows // 2, n_current)
+    rows = np.random.default_rng(opts.seed + 1).choice(n_current, half, replace=False) if classify else None
+    # one pass, one column at a time: a lazily read window (detectors.columns.LazyColumns) is read once
+    summaries: dict[str, Summary] = {}
+    drawn: dict[str, np.ndarray] = {}
+    for name, fp in groups.items():
+        column = get_column(current, name)
+        summaries[name] = summarize(fp, column, keep)
+        if rows is not None and name in profile.features:
+            drawn[name] = _classifier_column(fp, take(column, rows), name)
+        del column
+    multivariate = classifier_vs_profile(profile, drawn, opts) if classify else None
     result = compare_summaries(profile, summaries, n_current, opts, multivariate)
     performance = _performance(profile, current, opts)
     if performance is not None:
@@ -124,21 +143,10 @@ def run_check(
     return result
 
 
-def _multivariate(profile: ReferenceProfile, current: Data, opts: CheckOptions) -> MultivariateResult:
-    names = list(profile.features)
-    n_current = row_count(current)
-    half = min(opts.multivariate_max_rows // 2, n_current)
-    rows = np.random.default_rng(opts.seed + 1).choice(n_current, half, replace=False)
-    cur: dict[str, np.ndarray] = {}
-    for name in names:
-        series = get_column(current, name).iloc[rows]
-        if profile.features[name].kind == "numeric":
-            cur[name] = as_float(series, name)
-        else:
-            cur[name] = np.array(
-                [None if v is None or v != v else v for v in series.to_numpy(dtype=object)], dtype=object
-            )
-    return classifier_vs_profile(profile, cur, opts)
+def _classifier_column(fp: FeatureProfile, column: Column, name: str) -> np.ndarray:
+    if fp.kind == "numeric":
+        return as_float(column, name)
+    return np.array([None if v is None or v != v else v for v in as_objects(column)], dtype=object)
 
 
 def classifier_vs_profile(
@@ -165,8 +173,8 @@ def _performance(profile: ReferenceProfile, current: Data, opts: CheckOptions) -
     if target not in column_names(current):
         return None
     pred_name = next(iter(profile.predictions))
-    truth = get_column(current, target)
-    pred = get_column(current, pred_name)
+    truth = as_series(get_column(current, target))
+    pred = as_series(get_column(current, pred_name))
     keep = truth.notna() & pred.notna()
     if int(keep.sum()) < opts.min_rows:
         return None

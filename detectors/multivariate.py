@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from detectors.columns import FloatArray
+from detectors.boosting import GradientBoosting
+from detectors.columns import FloatArray, IntArray
 from detectors.results import MultivariateResult
 
 AUC_MARGIN = 0.05
@@ -56,7 +57,7 @@ def domain_classifier(
     alpha: float = 0.01,
     seed: int = 0,
 ) -> MultivariateResult:
-    """Held-out ROC AUC of a gradient-boosted classifier of reference vs current rows.
+    """Held-out ROC AUC of a boosted tree classifier (``detectors.boosting``) of reference vs current rows.
 
     Parameters
     ----------
@@ -86,11 +87,6 @@ def domain_classifier(
         raise ValueError("max_rows must be at least 4")
     if not 0.5 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0.5, 1] (0.5 plus a margin), got {threshold}")
-    # imported here: scikit-learn costs ~0.5 s of import, which a check without the classifier never pays
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import train_test_split
-    from threadpoolctl import threadpool_limits
-
     names = sorted(reference)
     cats = categories or {}
     rng = np.random.default_rng(seed)
@@ -102,15 +98,11 @@ def domain_classifier(
     x_cur = np.column_stack([encode(np.asarray(current[c])[cur_rows], cats.get(c)) for c in names])
     x = np.vstack((x_ref, x_cur))
     y = np.concatenate((np.zeros(len(ref_rows)), np.ones(len(cur_rows))))
-    model = HistGradientBoostingClassifier(
-        max_iter=30, max_leaf_nodes=8, learning_rate=0.1, random_state=seed
-    )
     # One model scores rows it never saw. Pooling out-of-fold scores of several models (cross_val_predict)
     # breaks the Mann-Whitney test's exchangeability and false-alarms at small windows.
-    x_fit, x_test, y_fit, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
-    # one OpenMP thread: on small data the thread pool's start-up costs seconds, the fit ~0.1 s
-    with threadpool_limits(limits=1):
-        scores = model.fit(x_fit, y_fit).predict_proba(x_test)[:, 1]
+    fit, test = stratified_halves(y, rng)
+    scores = GradientBoosting().fit(x[fit], y[fit]).decision_function(x[test])
+    y_test = y[test]
     auc, p_val = auc_test(scores[y_test == 1], scores[y_test == 0])
     is_drift = bool(auc >= threshold and p_val < alpha)
     return MultivariateResult(
@@ -125,6 +117,24 @@ def domain_classifier(
         n_current=len(cur_rows),
         features=tuple(names),
     )
+
+
+def stratified_halves(y: FloatArray, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
+    """Row indices of a fitting half and a scoring half, each with half of every class (odd: one more
+    scored).
+
+    Examples
+    --------
+    >>> fit, test = stratified_halves(np.array([0.0, 0, 0, 1, 1]), np.random.default_rng(0))
+    >>> sorted(np.concatenate((fit, test)).tolist()), len(fit), len(test)
+    ([0, 1, 2, 3, 4], 2, 3)
+    """
+    fit, test = [], []
+    for label in (0.0, 1.0):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        fit.append(rows[: rows.size // 2])
+        test.append(rows[rows.size // 2 :])
+    return np.concatenate(fit), np.concatenate(test)
 
 
 def auc_test(positive: FloatArray, negative: FloatArray) -> tuple[float, float]:

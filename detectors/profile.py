@@ -9,18 +9,21 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from detectors import binning
 from detectors.columns import (
+    Column,
     Data,
     FloatArray,
     IntArray,
     as_float,
+    as_objects,
     column_names,
     get_column,
     is_numeric,
+    n_unique,
     row_count,
+    take,
     to_python,
     value_counts,
 )
@@ -135,35 +138,37 @@ class FeatureProfile:
 
 def fit_feature(data: Data, name: str, categorical: bool | None, n_bins: int) -> FeatureProfile:
     """Profile one column, inferring its kind unless ``categorical`` says it."""
-    series = get_column(data, name)
+    return fit_column(get_column(data, name), name, categorical, n_bins)
+
+
+def fit_column(column: Column, name: str, categorical: bool | None, n_bins: int) -> FeatureProfile:
+    """Profile one column's values (see ``fit_feature``)."""
     if categorical is None:
-        categorical = not is_numeric(series) or _few_values(series)
+        categorical = not is_numeric(column) or _few_values(column)
     if categorical:
-        counts = value_counts(series)
-        return FeatureProfile.fit_categorical(name, counts, int(len(series) - sum(counts.values())))
-    return FeatureProfile.fit_numeric(name, as_float(series, name), n_bins)
+        counts = value_counts(column)
+        return FeatureProfile.fit_categorical(name, counts, int(len(column) - sum(counts.values())))
+    return FeatureProfile.fit_numeric(name, as_float(column, name), n_bins)
 
 
-def _few_values(series: pd.Series) -> bool:
+def _few_values(column: Column) -> bool:
     """At most ``MAX_CATEGORIES_UNIQUE`` distinct values; a prefix decides most columns, since hashing a
     million floats costs ~150 ms a column, three times the sort that the fit needs anyway."""
-    if series.iloc[:_PREFIX].nunique(dropna=True) > MAX_CATEGORIES_UNIQUE:
+    prefix = column[:_PREFIX] if isinstance(column, np.ndarray) else column.iloc[:_PREFIX]
+    if n_unique(prefix) > MAX_CATEGORIES_UNIQUE:
         return False
-    return bool(series.nunique(dropna=True) <= MAX_CATEGORIES_UNIQUE)
+    return n_unique(column) <= MAX_CATEGORIES_UNIQUE
 
 
 _PREFIX = 10_000
 
 
-def _sample_column(data: Data, name: str, kind: str, rows: np.ndarray | None) -> np.ndarray:
-    series = get_column(data, name)
+def _sample_column(column: Column, name: str, kind: str, rows: np.ndarray | None) -> np.ndarray:
     if rows is not None:
-        series = series.iloc[rows]
+        column = take(column, rows)
     if kind == "numeric":
-        return as_float(series, name)
-    return np.array(
-        [None if _missing(v) else to_python(v) for v in series.to_numpy(dtype=object)], dtype=object
-    )
+        return as_float(column, name)
+    return np.array([None if _missing(v) else to_python(v) for v in as_objects(column)], dtype=object)
 
 
 def _missing(value: Any) -> bool:
@@ -254,8 +259,6 @@ class ReferenceProfile:
         def kind_hint(col: str) -> bool | None:
             return None if categorical is None else col in categorical
 
-        features = {c: fit_feature(data, c, kind_hint(c), n_bins) for c in chosen}
-        predictions = {c: fit_feature(data, c, kind_hint(c), n_bins) for c in outputs}
         n_rows = row_count(data)
         complete = n_rows <= sample_size
         rows = (
@@ -263,10 +266,16 @@ class ReferenceProfile:
             if complete
             else np.sort(np.random.default_rng(seed).choice(n_rows, sample_size, replace=False))
         )
-        sample = {
-            name: _sample_column(data, name, fp.kind, rows)
-            for name, fp in {**features, **predictions}.items()
-        }
+        # one pass, one column at a time: a lazily read table (detectors.columns.LazyColumns) is read once
+        fitted: dict[str, FeatureProfile] = {}
+        sample: dict[str, np.ndarray] = {}
+        for name in [*chosen, *outputs]:
+            column = get_column(data, name)
+            fitted[name] = fit_column(column, name, kind_hint(name), n_bins)
+            sample[name] = _sample_column(column, name, fitted[name].kind, rows)
+            del column
+        features = {c: fitted[c] for c in chosen}
+        predictions = {c: fitted[c] for c in outputs}
         return cls(
             n_rows=n_rows,
             features=features,

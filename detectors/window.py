@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from detectors.columns import FloatArray, IntArray, as_float, value_counts
+from detectors.columns import Column, FloatArray, IntArray, as_float, value_counts
 from detectors.profile import FeatureProfile
 
 
@@ -71,12 +70,12 @@ def summarize_numeric(fp: FeatureProfile, values: FloatArray, keep_values_up_to:
     return NumericSummary(int(present.size), n_missing, counts, low_tail, high_tail, kept)
 
 
-def summarize_categorical(series: pd.Series) -> CategoricalSummary:
+def summarize_categorical(series: Column) -> CategoricalSummary:
     """Summarize a categorical column.
 
     Examples
     --------
-    >>> s = summarize_categorical(pd.Series(["a", "b", "a", None]))
+    >>> s = summarize_categorical(np.array(["a", "b", "a", None], dtype=object))
     >>> s.n, s.n_missing, sorted(s.counts.items())
     (3, 1, [('a', 2), ('b', 1)])
     """
@@ -85,7 +84,7 @@ def summarize_categorical(series: pd.Series) -> CategoricalSummary:
     return CategoricalSummary(n, int(len(series) - n), counts)
 
 
-def summarize(fp: FeatureProfile, series: pd.Series, keep_values_up_to: int = 0) -> Summary:
+def summarize(fp: FeatureProfile, series: Column, keep_values_up_to: int = 0) -> Summary:
     """Summarize one current column against its feature profile."""
     if fp.kind == "numeric":
         return summarize_numeric(fp, as_float(series, fp.name), keep_values_up_to)

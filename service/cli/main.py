@@ -11,10 +11,10 @@ import typer
 from service.cli.check import check
 from service.cli.export import export
 from service.cli.retention import retention
-from service.config import get_settings
 
 if TYPE_CHECKING:
     from retrain.registry import Registry
+    from service.config import Settings
 
 app = typer.Typer(help="driftloop: serve, watch, alert and retrain an MLflow model.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -24,6 +24,13 @@ app.add_typer(reference_app, name="reference")
 app.command("check")(check)
 app.command("export")(export)
 app.command("retention")(retention)
+
+
+def get_settings() -> Settings:
+    """The settings, loaded on use: `driftloop check` needs none (pydantic-settings ~0.1 s of import)."""
+    from service.config import get_settings as cached
+
+    return cached()
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -187,7 +194,9 @@ def serve(
         # The app (and its embedded webhook dispatcher) must know where it listens: never a target.
         os.environ["DRIFTLOOP_HOST"] = host or settings.host
         os.environ["DRIFTLOOP_PORT"] = str(port or settings.port)
-        get_settings.cache_clear()
+        from service.config import get_settings as cached
+
+        cached.cache_clear()
     uvicorn.run(
         "service.app:app_from_env",
         factory=True,

@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from service.config import get_settings
-
 
 def retention(
     model: Annotated[
@@ -24,6 +22,8 @@ def retention(
     except DatabaseNotMigrated as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    from service.config import get_settings  # on use: `driftloop check` shares this command line
+
     report = run_retention(engine, get_settings(), models=model or None)
     typer.echo(
         f"rolled up {report.rollups} version-days; deleted {report.deleted} predictions "

@@ -8,9 +8,15 @@ import service.db.tables  # noqa: F401  (registers the tables)
 from alembic import context
 from service.config import get_settings
 from service.db.engine import VERSION_TABLE, make_engine
+from service.lifecycle.partitions import is_partition
 
 config = context.config
 target_metadata = SQLModel.metadata
+
+
+def _include_name(name: str | None, kind: str, _parent: object) -> bool:
+    # PostgreSQL's day partitions of `predictions` are made at run time (service/lifecycle/partitions.py)
+    return not (kind == "table" and name is not None and is_partition(name))
 
 
 def _url() -> str:
@@ -24,6 +30,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         version_table=VERSION_TABLE,
         compare_type=True,
+        include_name=_include_name,
         render_as_batch=True,
     )
     with context.begin_transaction():
@@ -38,6 +45,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             version_table=VERSION_TABLE,
             compare_type=True,
+            include_name=_include_name,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():

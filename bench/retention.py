@@ -1,12 +1,16 @@
 """`make bench-retention`: the prediction log's lifecycle on PostgreSQL at scale.
 
 1. N predictions (default 10M, `--rows`) over 30 simulated days of one model version are generated in
-   PostgreSQL (`generate_series`; the demo model's 8 features as compact JSON, time-ordered ids, 10 % labeled)
-2. Baseline: `bench.load`'s 32 clients against a real `driftloop serve` for `--seconds`: p50/p99, errors.
-3. Rollups of the 30 days (the job that runs before retention deletes a day): time and rows/s.
-4. Retention of 20 days (`DRIFTLOOP_RETENTION_DAYS=20`, labeled rows too) in its own process while the same
-   load runs: rows deleted, rows/s, serving p50/p99 and errors against the baseline.
-5. Export of about 1M rows with `driftloop export` as a child process: wall time, rows/s, peak RSS.
+   PostgreSQL (`generate_series` into the day partitions; the demo model's 8 features as jsonb,
+   time-ordered ids, 10 % labeled)
+2. A drift check of a 1M-row block (`--check-rows`) read from the partitioned table, in a fresh process.
+3. Baseline: `bench.load`'s 32 clients against a real `driftloop serve` for `--seconds`: p50/p99, errors.
+4. Rollups of the 30 days (the job that runs before retention deletes a day): time and rows/s.
+5. Retention of 20 days (`DRIFTLOOP_RETENTION_DAYS=20`; labeled rows kept `--labeled-days`, default 180,
+   so each expired day is replaced by its labeled rows; `--labeled-days 20` drops whole days) in its own
+   process while the same load runs: rows deleted, rows/s, days dropped or replaced, serving p50/p99 and
+   errors against the baseline.
+6. Export of about 1M rows with `driftloop export` as a child process: wall time, rows/s, peak RSS.
 
 The client is Python threads (client-bound figures, see bench/load.py); what matters is the comparison of
 the two load runs on the same machine. The scratch database is dropped at the end.
@@ -46,18 +50,25 @@ FEATURES_SQL = (
 def generate(url: str, rows: int, end: datetime, version: str) -> float:
     """`rows` predictions evenly over the DAYS before `end`; returns seconds taken."""
     from service.db.engine import make_engine
+    from service.lifecycle import partitions
 
     started = time.perf_counter()
     engine = make_engine(url)
     step_us = DAYS * 86400 * 1_000_000 / rows
     begin = end - timedelta(days=DAYS)
+    with engine.begin() as conn:  # the days before the migration's (today on)
+        have = partitions.day_partitions(conn)
+        for k in range(DAYS + 1):
+            day = (begin + timedelta(days=k)).date()
+            if day not in have:
+                partitions.create_day(conn, day)
     insert = sa.text(
         f"""
         INSERT INTO predictions (id, created_at, model_name, model_version, features, output, probabilities,
                                  latency_ms, endpoint)
         SELECT lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '-'
                    || substr(md5(i::text), 1, 23),
-               t, :model, :version, {FEATURES_SQL}, (i % 2)::text,
+               t, :model, :version, ({FEATURES_SQL})::jsonb, (i % 2)::text,
                format('{{"0":%s,"1":%s}}', 0.4, 0.6), 1 + random() * 4, 'predict'
         FROM (SELECT i, :begin + make_interval(secs => i * :step / 1e6) AS t
               FROM generate_series(:lo, :hi) AS i) AS s
@@ -91,7 +102,14 @@ def table_bytes(url: str) -> tuple[int, int]:
     engine = make_engine(url)
     with engine.connect() as conn:
         n = int(conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one())
-        size = int(conn.execute(sa.text("SELECT pg_total_relation_size('predictions')")).scalar_one())
+        size = int(  # a partitioned table has no storage of its own: its partitions have
+            conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
+                    "WHERE inhparent = 'predictions'::regclass"
+                )
+            ).scalar_one()
+        )
     engine.dispose()
     return n, size
 
@@ -122,14 +140,14 @@ def line(label: str, stats: LoadStats, seconds: float) -> dict[str, float]:
     return out
 
 
-def retention_child(url: str, days: int, report_path: str) -> None:
+def retention_child(url: str, days: int, labeled_days: int, report_path: str) -> None:
     """Body of the retention process (run by the benchmark in a child)."""
     from service.config import Settings
     from service.db.engine import make_engine
     from service.lifecycle.retention import run_retention
 
     settings = Settings(
-        database_url=url, window_kind="time", retention_days=days, labeled_retention_days=days,
+        database_url=url, window_kind="time", retention_days=days, labeled_retention_days=labeled_days,
         retention_max_seconds=3600, retention_batch_rows=int(os.environ.get("BENCH_BATCH", "2000")),
         retention_pause_ms=float(os.environ.get("BENCH_PAUSE_MS", "20")),
     )  # fmt: skip
@@ -142,6 +160,9 @@ def retention_child(url: str, days: int, report_path: str) -> None:
             {
                 "deleted": report.deleted,
                 "batches": report.batches,
+                "days_dropped": len(report.days_dropped),
+                "days_replaced": len(report.days_replaced),
+                "days_deferred": len(report.days_deferred),
                 "seconds": elapsed,
                 "finished": report.finished,
             }
@@ -205,6 +226,56 @@ def export_body(out: str, since: str, until: str) -> None:
     print(json.dumps(figures))
 
 
+def check_body(url: str, n_rows: int) -> None:
+    """Body of the drift-check process: the first `n_rows` block of the generated version, read from the
+    partitioned table; prints its figures."""
+    import orjson
+
+    from service.config import Settings
+    from service.db.engine import make_engine
+    from service.monitor import Monitor
+    from service.monitor.windows import row_block
+
+    settings = Settings(database_url=url, model_name=MODEL, window_rows=n_rows)
+    engine = make_engine(url)
+    before = rss_mb()
+    started = time.perf_counter()
+    run = Monitor(settings, engine, champion_version=lambda _: "1").check(
+        row_block("drift", MODEL, "1", n_rows, 0), trigger="manual"
+    )
+    elapsed = time.perf_counter() - started
+    timings = orjson.loads(run.summary).get("timings_ms") or {}
+    figures = {
+        "seconds": elapsed, "rows": run.n_rows, "status": run.status, "read_s": timings.get("read", 0) / 1000,
+        "rss_before_mb": before, "rss_after_mb": rss_mb(),
+    }  # fmt: skip
+    print(json.dumps(figures))
+    engine.dispose()
+
+
+def drift_check(url: str, n_rows: int) -> dict[str, object]:
+    """Store the demo reference for the generated version, then check a block in a fresh process."""
+    from retrain.bootstrap import build_demo_pipeline
+    from retrain.synthetic import FEATURES, TARGET, TIMESTAMP, generate
+    from service.db.engine import make_engine
+    from service.monitor.references import store_reference
+
+    train = generate(4000, seed=0).drop(columns=[TIMESTAMP])
+    build_demo_pipeline().fit(train[list(FEATURES)], train[TARGET])
+    engine = make_engine(url)
+    store_reference(engine, model_name=MODEL, model_version="1", data=train, source="bench")
+    engine.dispose()
+    argv = [sys.executable, "-m", "bench.retention", "--child-check", url, str(n_rows)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"drift check failed: {done.stderr}")
+    figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"drift check            {figures['rows']:,} rows in {figures['seconds']:.2f} s "
+          f"(read+summarize {figures['read_s']:.2f} s), status {figures['status']} "
+          f"(target <= 3.8 s, half of 7.6 s)", flush=True)  # fmt: skip
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.retention", description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -212,17 +283,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--keep-days", type=int, default=20)
     parser.add_argument("--export-rows", type=int, default=1_000_000)
+    parser.add_argument("--labeled-days", type=int, default=180)
+    parser.add_argument("--check-rows", type=int, default=1_000_000)
     parser.add_argument(
-        "--child-retention", nargs=3, metavar=("URL", "DAYS", "REPORT"), help=argparse.SUPPRESS
+        "--child-retention", nargs=4, metavar=("URL", "DAYS", "LABELED", "REPORT"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--child-check", nargs=2, metavar=("URL", "ROWS"), help=argparse.SUPPRESS)
     parser.add_argument("--child-export", nargs=3, metavar=("OUT", "SINCE", "UNTIL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_export:
         export_body(*args.child_export)
         return 0
     if args.child_retention:
-        url, days, path = args.child_retention
-        retention_child(url, int(days), path)
+        url, days, labeled, path = args.child_retention
+        retention_child(url, int(days), int(labeled), path)
+        return 0
+    if args.child_check:
+        check_body(args.child_check[0], int(args.child_check[1]))
         return 0
 
     url = create_pg_database()
@@ -237,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             n, size = table_bytes(url)
             results["table_bytes_per_row"] = size / n
             print(f"  predictions: {n:,} rows, {size / 1e9:.2f} GB with indexes ({size / n:.0f} B/row)")
+
+            results["drift_check"] = drift_check(url, args.check_rows)
 
             serve.start()
             base, secs = loaded(serve, args.seconds, args.clients)
@@ -261,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--child-retention",
                 url,
                 str(args.keep_days),
+                str(args.labeled_days),
                 str(report_path),
             ]
             during, secs = loaded(serve, None, args.clients, during=child)
@@ -268,8 +348,10 @@ def main(argv: list[str] | None = None) -> int:
             ret = json.loads(report_path.read_text())
             ret["rows_s"] = ret["deleted"] / ret["seconds"]
             results["retention"] = ret
-            print(f"retention              deleted {ret['deleted']:,} rows in {ret['batches']} batches, "
-                  f"{ret['seconds']:.1f} s ({ret['rows_s']:,.0f} rows/s)")  # fmt: skip
+            print(f"retention              deleted {ret['deleted']:,} rows ({ret['days_dropped']} days "
+                  f"dropped, {ret['days_replaced']} replaced by their kept rows, {ret['days_deferred']} "
+                  f"deferred, {ret['batches']} batches) in {ret['seconds']:.1f} s "
+                  f"({ret['rows_s']:,.0f} rows/s)")  # fmt: skip
             serve.servers.stop_all()
 
             remaining = args.rows * args.keep_days // DAYS

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from service.config import get_settings
+from service.db.jsonb import jsonb_as_text
 
 VERSION_TABLE = "driftloop_alembic_version"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,9 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     connect_args = kwargs.pop("connect_args", {"connect_timeout": 5})
-    return sa.create_engine(url, connect_args=connect_args, **kwargs)
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    sa.event.listen(engine, "connect", jsonb_as_text)  # features are jsonb, read as text (db/jsonb.py)
+    return engine
 
 
 @lru_cache

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from service.db.commit_order import next_feedback_seq
+from service.db.jsonb import JSONText
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -36,21 +39,26 @@ def _ts(*, index: bool = False, nullable: bool = False) -> sa.Column[datetime]:
 
 
 class Prediction(SQLModel, table=True):
+    # PostgreSQL: partitioned by UTC day on created_at (service/lifecycle/partitions.py), so the primary
+    # key and any unique key include created_at, and `seq` has a plain index
     __tablename__ = "predictions"
     __table_args__ = (
         sa.Index("ix_predictions_model_time", "model_name", "model_version", "created_at"),
         sa.Index("ix_predictions_model_seq", "model_name", "model_version", "seq"),
-        sa.UniqueConstraint("seq", name="uq_predictions_seq"),
+        sa.Index("ix_predictions_seq", "seq"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     # commit order: every reader sees a prefix of it, so row windows are ranges of it
-    # (service/serving/store.py assigns it; PostgreSQL: identity under a transaction lock)
-    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), nullable=False))
-    created_at: datetime = Field(sa_column=_ts())
+    # (service/serving/store.py assigns it; PostgreSQL: a sequence, the partitioned table has no identity)
+    seq: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Sequence("predictions_seq_seq"), nullable=False),
+    )
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True, nullable=False))
     model_name: str = Field(max_length=200)
     model_version: str = Field(max_length=50)
-    features: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    features: str = Field(sa_column=sa.Column(JSONText(), nullable=False))  # jsonb on PostgreSQL
     output: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     probabilities: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     latency_ms: float = 0.0
@@ -58,11 +66,21 @@ class Prediction(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
+    """A label. No foreign key: a key into the partitioned `predictions` would need its created_at in
+    every label and make each partition drop check the labels; the feedback store checks that the
+    prediction exists, and retention deletes a prediction's label with it."""
+
     __tablename__ = "feedback"
 
-    prediction_id: str = Field(primary_key=True, max_length=36, foreign_key="predictions.id")
+    prediction_id: str = Field(primary_key=True, max_length=36)
     label: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     received_at: datetime = Field(sa_column=_ts(index=True))
+    # commit order of label arrivals (a corrected label takes a new one): performance windows are ranges
+    # of it below the settled watermark (service/serving/store.py, service/monitor/settled.py)
+    seq: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, default=next_feedback_seq(), nullable=False, index=True),
+    )
 
 
 class ReferenceProfileRow(SQLModel, table=True):
@@ -275,7 +293,8 @@ class AutomationState(SQLModel, table=True):
     changed_at: datetime = Field(sa_column=_ts())
 
 
-# the prediction log's lifecycle (rollups, retention counters): their own module, registered here
-from service.db.lifecycle_tables import PredictionRollup as PredictionRollup  # noqa: E402
-from service.db.lifecycle_tables import RetentionPurge as RetentionPurge  # noqa: E402
+# the prediction log's lifecycle (rollups, retention counters): their own module, registered here (a module
+# import: it completes whichever of the two modules is imported first)
+import service.db.lifecycle_tables  # noqa: E402, F401
 from service.db.model_tables import WatchedModel as WatchedModel  # noqa: E402
+from service.db.rollback_tables import ChampionRollback as ChampionRollback  # noqa: E402

@@ -155,3 +155,19 @@ def newest_time(conn: sa.Connection, model_name: str, model_version: str) -> dat
     stmt = sa.select(P.c.created_at).where(P.c.model_name == model_name, P.c.model_version == model_version)
     value: datetime | None = conn.execute(stmt.order_by(P.c.created_at.desc()).limit(1)).scalar_one_or_none()
     return value
+
+
+def deletable(p: Any, f: Any, model_name: str, model_version: str, b: Bounds) -> sa.ColumnElement[bool]:
+    """Rows of `p` (the predictions table or one partition), outer-joined with their label in `f`, that
+    the version's bounds let go."""
+    labeled_goes: sa.ColumnElement[bool] = sa.false()
+    if b.labeled_created is not None:
+        labeled_goes = p.c.created_at < b.labeled_created
+        if b.received is not None:
+            labeled_goes = sa.and_(labeled_goes, f.c.received_at < b.received)
+    return sa.and_(
+        p.c.model_name == model_name,
+        p.c.model_version == model_version,
+        p.c.created_at < b.created,
+        sa.or_(f.c.prediction_id.is_(None), labeled_goes),
+    )

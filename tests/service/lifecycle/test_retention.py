@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +232,23 @@ def test_row_windows_hold_labeled_rows_of_live_versions(engine: sa.Engine, datab
         engine, live
     )
     assert len(ids(engine, live)) == 4 and len(ids(engine, retired)) == 1
+
+
+def test_a_model_keeps_rows_for_its_own_periods_from_the_models_file(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    short, default = unique_model(), unique_model()
+    models_file = tmp_path / "models.toml"
+    models_file.write_text(f'[models."{short}"]\nretention_days = 5\nlabeled_retention_days = 10\n')
+    unlabeled, labeled, old_labeled = rows_at(short, 8, 3), rows_at(short, 8, 2), rows_at(short, 12, 2)
+    others = rows_at(default, 8, 3)
+    insert(
+        engine,
+        unlabeled + labeled + old_labeled + rows_at(short, 1, 1) + others + rows_at(default, 1, 1),
+        {r["id"]: (1, r["created_at"]) for r in labeled + old_labeled},
+    )
+    s = settings(database_url, models_file=str(models_file))
+    report = run_retention(engine, s, now=NOW, models=[short, default])
+    assert report.per_version == {(short, "1"): 5}
+    assert {r["id"] for r in labeled} <= ids(engine, short) and len(ids(engine, short)) == 3
+    assert {r["id"] for r in others} <= ids(engine, default)  # the process's 30 days

@@ -65,12 +65,22 @@ def count_day(
     return total, [purges.Removed(*row) for row in conn.execute(stmt)]
 
 
-def _candidates(engine: sa.Engine, plan: Mapping[tuple[str, str], Bounds]) -> list[tuple[date, str]]:
-    """Day partitions that start before some version's bound, oldest first."""
+def candidates(engine: sa.Engine, plan: Mapping[tuple[str, str], Bounds]) -> list[tuple[date, str]]:
+    """Day partitions that start before some version's bound, oldest first. A day already replaced holds
+    what stayed (labeled rows, rows runs and jobs needed): it is counted again only once some version's
+    labeled rows of that day may go, so the kept days are not re-read at every run (a row an episode or
+    job held there goes with the day's labeled rows at the latest)."""
     latest = max(b.created for b in plan.values())
+    labeled = [b.labeled_created for b in plan.values() if b.labeled_created is not None]
     with engine.connect() as conn:
         days = partitions.day_partitions(conn)
-    return sorted((d, n) for d, n in days.items() if partitions.bounds_of(d)[0] < latest)
+        replaced = partitions.replaced_days(conn)
+    out = []
+    for day, name in sorted(days.items()):
+        start = partitions.bounds_of(day)[0]
+        if start < latest and (day not in replaced or (labeled and start < max(labeled))):
+            out.append((day, name))
+    return out
 
 
 def remove_days(
@@ -81,7 +91,7 @@ def remove_days(
     out = DayOutcome(left=[partitions.DEFAULT])
     if not plan:
         return out
-    for day, name in _candidates(engine, plan):
+    for day, name in candidates(engine, plan):
         if out_of_time():
             out.deferred.append(day)
             continue

@@ -31,6 +31,7 @@ DEFAULT = "predictions_default"
 AHEAD_DAYS = 7
 LOCK_TIMEOUT_MS = 100
 LOCK_ATTEMPTS = 5
+REPLACED = "driftloop: the rows that stayed"
 _DAY = re.compile(r"^predictions_p(\d{8})$")
 # the parent's indexes, created on a replacement table before it is attached (so ATTACH only matches them)
 INDEXES = (
@@ -91,6 +92,18 @@ def day_partitions(conn: sa.Connection) -> dict[date, str]:
         if m := _DAY.match(name):
             out[datetime.strptime(m.group(1), "%Y%m%d").date()] = name
     return out
+
+
+def replaced_days(conn: sa.Connection) -> set[date]:
+    """Days already replaced by the rows that stayed (marked by a table comment)."""
+    names = conn.execute(
+        sa.text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(:t) AND obj_description(c.oid, 'pg_class') = :r"
+        ),
+        {"t": PARENT, "r": REPLACED},
+    ).scalars()
+    return {datetime.strptime(m.group(1), "%Y%m%d").date() for n in names if (m := _DAY.match(n))}
 
 
 def _new_table(conn: sa.Connection, name: str, day: date) -> None:
@@ -226,6 +239,7 @@ def replace_day(
         conn.execute(sa.text(f'DROP TABLE "{name}"'))
         if kept_table is not None:
             conn.execute(sa.text(f'ALTER TABLE "{kept_table}" RENAME TO "{name}"'))
+            conn.execute(sa.text(f"COMMENT ON TABLE \"{name}\" IS '{REPLACED}'"))
             attach(conn, name, day)
 
     try:

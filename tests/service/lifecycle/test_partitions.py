@@ -16,7 +16,8 @@ from service.config import Settings
 from service.db.engine import make_engine
 from service.db.tables import RetrainJob
 from service.lifecycle import partitions
-from service.lifecycle.retention import run_retention
+from service.lifecycle.day_retention import candidates
+from service.lifecycle.retention import RetentionReport, plan, run_retention
 from service.retraining.training_data import labeled_rows
 from service.serving.store import record_feedback
 from tests.support.prediction_log import FB, P, insert, prediction_row, unique_model
@@ -130,6 +131,11 @@ def test_labeled_rows_stay_in_a_replaced_day_and_are_read_as_before(engine: sa.E
         outcomes = record_feedback(session, items=[(labeled[0]["id"], 0), (rows[5]["id"], 1)])
         session.commit()
     assert [o.status for o in outcomes] == ["updated", "unknown_prediction"]
+    # the next runs do not re-read the kept day until its labeled rows may go
+    s = settings(engine)
+    assert day not in [
+        d for d, _ in candidates(engine, plan(engine, s, now, [(model, "1")], RetentionReport()))
+    ]
     # 180 days on, the labeled rows go too: the whole day is dropped with its labels
     later = run_retention(engine, settings(engine), now=now + timedelta(days=181), models=[model])
     assert day in later.days_dropped and later.labeled_deleted == 3

@@ -30,5 +30,11 @@ def retention(
         f"({report.labeled_deleted} labeled) in {report.batches} batches; {report.runs_marked} runs marked"
         + ("" if report.finished else "; stopped at DRIFTLOOP_RETENTION_MAX_SECONDS, run again to continue")
     )
+    if report.partitions_created or report.days_dropped or report.days_replaced or report.days_deferred:
+        typer.echo(
+            f"day partitions: {len(report.partitions_created)} created ahead, {len(report.days_dropped)} "
+            f"dropped, {len(report.days_replaced)} replaced by the rows that stay, "
+            f"{len(report.days_deferred)} deferred (lock busy or labels arriving; the next run retries)"
+        )
     for name, version in report.held:
         typer.echo(f"kept the labeled rows of {name} version {version} (row windows; see docs/scaling.md)")

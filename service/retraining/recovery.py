@@ -5,7 +5,8 @@ model within minutes and no second job ever runs beside a live one (a job with a
 touched). A `running` job never moved an alias (the intent is recorded before any move): it fails with
 "champion unchanged" and the versions it registered are tagged orphaned. A `promoting` job is settled
 from MLflow's aliases (`promotion.settle`). A registry that cannot be reached leaves the job for the next
-run: retraining needs the registry anyway, and an unverified end would be a guess.
+run: retraining needs the registry anyway, and an unverified end would be a guess. A rollback left
+`moving` (its process died between intent and end) is settled the same way (`rollback.settle_rollbacks`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from service.retraining import queue
 from service.retraining.heartbeat import stale_seconds
 from service.retraining.orphans import tag_orphans
 from service.retraining.promotion import Intent, settle, try_end_job
+from service.retraining.rollback import recover_rollbacks
 
 if TYPE_CHECKING:
     from retrain.registry import Registry
@@ -39,7 +41,8 @@ def reconcile(
     model_name: str | None = None,
 ) -> int:
     """End every in-flight job (of `model_name`, default every model's) whose heartbeat is older than
-    `older_than_seconds` (default: the `retrain_stale_minutes` setting); returns how many were ended.
+    `older_than_seconds` (default: the `retrain_stale_minutes` setting), and every rollback left
+    `moving`; returns how many were ended.
     Without a registry, `promoting` jobs are left for a process that has one and orphans are not
     looked for."""
     limit = stale_seconds(settings) if older_than_seconds is None else older_than_seconds
@@ -53,6 +56,11 @@ def reconcile(
                 ended += 1
         except Exception as exc:  # MLflow down: nothing was ended, the next run tries again
             log.warning("recovery of retrain job %s postponed: %s", job.id, exc)
+    if registry is not None:  # rollbacks whose process died between their alias moves
+        try:
+            ended += recover_rollbacks(engine, registry, settings, model_name)
+        except Exception as exc:
+            log.warning("recovery of rollbacks postponed: %s", exc)
     return ended
 
 

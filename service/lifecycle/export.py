@@ -1,12 +1,13 @@
 """Export a model's logged predictions (and their labels) to one Parquet file, streamed in chunks.
 
-One pass over the database in (created_at, id) order; memory holds one chunk. Feature values are JSON in
-the log, so their Arrow types are inferred per chunk (`arrow_types`): while a chunk fits the file's schema
-it is appended; when one widens it (a feature first seen, an integer column that meets a fraction, labels
-after a run of unlabeled rows) the file so far is closed as a segment and a new one starts with the wider
-schema. At the end the segments are copied, row group by row group, into the final schema (one segment,
-the common case, is just renamed). Everything is written to a hidden temporary file next to the target and
-renamed over it only when complete: a failed export leaves nothing behind.
+One pass over the database in (created_at, id) order, each chunk one short read (`export_reads`); memory
+holds one chunk. Feature values are JSON in the log, so their Arrow types are inferred per chunk
+(`arrow_types`): while a chunk fits the file's schema it is appended; when one widens it (a feature first
+seen, an integer column that meets a fraction, labels after a run of unlabeled rows) the file so far is
+closed as a segment and a new one starts with the wider schema. At the end the segments are copied, row
+group by row group, into the final schema (one segment, the common case, is just renamed). Everything is
+written to a hidden temporary file next to the target and renamed over it only when complete: a failed
+export leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from service.db.streaming import dbapi_chunks
 from service.db.tables import Feedback, Prediction, ReferenceProfileRow
 from service.lifecycle.arrow_types import Inferrer, conform, infer, infer_probabilities, widen_schema
+from service.lifecycle.export_reads import keyset_chunks, source, where
 
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]
@@ -72,32 +73,10 @@ def check_request(conn: sa.Connection, request: ExportRequest) -> None:
         raise ExportError(f"unknown model {request.model_name!r}: it has no logged predictions{hint}")
 
 
-def _where(stmt: sa.Select[Any], request: ExportRequest) -> sa.Select[Any]:
-    stmt = stmt.where(P.c.model_name == request.model_name)
-    if request.since is not None:
-        stmt = stmt.where(P.c.created_at >= request.since)
-    if request.until is not None:
-        stmt = stmt.where(P.c.created_at < request.until)
-    return stmt
-
-
-def _source(request: ExportRequest) -> sa.FromClause:
-    on = F.c.prediction_id == P.c.id
-    joined: sa.FromClause = P.join(F, on) if request.labeled_only else P.outerjoin(F, on)
-    return joined
-
-
 def count_rows(conn: sa.Connection, request: ExportRequest) -> int:
     return int(
-        conn.execute(_where(sa.select(sa.func.count()).select_from(_source(request)), request)).scalar_one()
+        conn.execute(where(sa.select(sa.func.count()).select_from(source(request)), request)).scalar_one()
     )
-
-
-def select_rows(request: ExportRequest) -> sa.Select[Any]:
-    columns = (P.c.id, P.c.created_at, P.c.model_name, P.c.model_version, P.c.endpoint, P.c.latency_ms)
-    tail = (P.c.features, P.c.output, P.c.probabilities, F.c.label, F.c.received_at)
-    stmt = sa.select(*columns, *tail).select_from(_source(request))
-    return _where(stmt, request).order_by(P.c.created_at, P.c.id)
 
 
 def _parse(texts: Sequence[str | None]) -> list[Any]:
@@ -160,22 +139,6 @@ def empty_schema() -> pa.Schema:
                       pa.field("label_received_at", TIMESTAMP)])  # fmt: skip
 
 
-def stream_chunks(engine: sa.Engine, request: ExportRequest, chunk_rows: int) -> Iterator[Sequence[Any]]:
-    """Selected rows in chunks (a server-side cursor on PostgreSQL)."""
-    with engine.connect() as conn:
-        stmt = select_rows(request).execution_options(stream_results=True, yield_per=chunk_rows)
-        result = conn.execute(stmt)
-        try:
-            if conn.dialect.name != "postgresql":
-                yield from result.partitions(chunk_rows)
-                return
-            # psycopg already returns aware datetimes: plain DBAPI tuples skip SQLAlchemy's per-row work
-            # (the buffered server-side cursor may hold a row fetched ahead: take it through the public API)
-            yield from dbapi_chunks(result, chunk_rows)
-        finally:
-            result.close()
-
-
 def temp_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
 
@@ -231,7 +194,7 @@ def export_parquet(
     schema: pa.Schema | None = None
     writer: pq.ParquetWriter | None = None
     try:
-        for rows in stream_chunks(engine, request, chunk_rows):
+        for rows in keyset_chunks(engine, request, chunk_rows):
             table = chunk_table(rows)
             wider = widen_schema(schema, table.schema, column_order)
             if writer is None or not wider.equals(schema, check_metadata=True):

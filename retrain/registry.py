@@ -116,11 +116,12 @@ class Registry:
 
     @guarded
     def has_model(self, name: str) -> bool:
-        """Whether a registered model called ``name`` exists."""
+        """Whether a registered model called ``name`` exists (a name MLflow refuses, such as one with ':'
+        or starting with '..', cannot be registered: False)."""
         try:
             self._client.get_registered_model(name)
         except Exception as exc:
-            if _mlflow.is_not_found(exc):
+            if _mlflow.is_not_found(exc) or getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE":
                 return False
             raise
         return True

@@ -73,7 +73,8 @@ PER_MODEL = frozenset(
 )
 # A name is one URL path segment (/v1/models/{name}/predict) and one item of a comma-separated list.
 _NAME = re.compile(r"^[^/,\s\x00-\x1f](?:[^/,\x00-\x1f]{0,254}[^/,\s\x00-\x1f])?$")
-NAME_PATTERN = _NAME.pattern  # the same rule for a name given to the watch API
+# A name given to the watch API or a webhook's filter: the rule above, and no ':' (MLflow refuses it)
+NAME_PATTERN = r"^[^/,:\s\x00-\x1f](?:[^/,:\x00-\x1f]{0,254}[^/,:\s\x00-\x1f])?$"
 
 
 class ModelsFileError(ValueError):

@@ -46,6 +46,8 @@ def _tree_pipeline(classifier: object) -> Pipeline:
 
 def test_unknown_model_has_no_aliases_or_versions(registry: Registry) -> None:
     assert registry.has_model(NAME) is False
+    for refused in ("a:b", "..x", "."):  # names MLflow refuses cannot be registered: not an error
+        assert registry.has_model(refused) is False
     assert registry.champion(NAME) is None
     assert registry.list_versions(NAME) == []
     with pytest.raises(ModelNotFound):

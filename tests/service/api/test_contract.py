@@ -3,7 +3,8 @@
 One exception, stated: `positive_data_acceptance` is not asked of the operations whose bodies are decided by
 state the schema cannot carry. Model endpoints validate records against the served model's MLflow signature
 (another model, another signature, swapped at run time: the schema says "an object of feature values" and
-the 422 names the feature), and webhook targets are checked against DNS answers and the target policy.
+the 422 names the feature), webhook targets are checked against DNS answers and the target policy, and
+a watched model must be registered in MLflow (PUT) or watched (DELETE).
 Every other rule of those operations, and every rule of the others, is in the schema.
 """
 
@@ -37,6 +38,9 @@ DECIDED_ELSEWHERE = {
     "POST /models/{name}/invocations",
     "POST /v1/webhooks",
     "PATCH /v1/webhooks/{webhook_id}",
+    # whether the name is registered in MLflow (PUT) or watched at run time (DELETE)
+    "PUT /v1/models/{name}/watch",
+    "DELETE /v1/models/{name}/watch",
 }
 
 # Built at import: schemathesis parametrizes from the schema the running app serves.

@@ -150,7 +150,7 @@ def test_an_unregistered_or_malformed_name_is_refused_and_nothing_is_stored(
     with make_app() as client:
         r = client.put("/v1/models/ghost/watch", headers=ADMIN)
         assert r.status_code == 404 and "'ghost'" in r.json()["detail"]
-        for bad in ("a%2Cb", "%20lead", "x" * 201, "tab%09in"):
+        for bad in ("a%2Cb", "%20lead", "x" * 201, "tab%09in", "a%3Ab"):
             r = client.put(f"/v1/models/{bad}/watch", headers=ADMIN)
             assert r.status_code == 422, (bad, r.text)
             assert r.json()["detail"][0]["loc"] == ["path", "name"]

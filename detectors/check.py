@@ -16,6 +16,7 @@ from detectors.columns import (
     as_series,
     column_names,
     get_column,
+    per_column,
     row_count,
     take,
 )
@@ -126,15 +127,18 @@ def run_check(
     )
     half = min(opts.multivariate_max_rows // 2, n_current)
     rows = np.random.default_rng(opts.seed + 1).choice(n_current, half, replace=False) if classify else None
-    # one pass, one column at a time: a lazily read window (detectors.columns.LazyColumns) is read once
-    summaries: dict[str, Summary] = {}
-    drawn: dict[str, np.ndarray] = {}
-    for name, fp in groups.items():
-        column = get_column(current, name)
-        summaries[name] = summarize(fp, column, keep)
-        if rows is not None and name in profile.features:
-            drawn[name] = _classifier_column(fp, take(column, rows), name)
-        del column
+
+    def summarize_one(name: str, column: Column) -> tuple[Summary, np.ndarray | None]:
+        fp = groups[name]
+        summary = summarize(fp, column, keep)
+        if rows is None or name not in profile.features:
+            return summary, None
+        return summary, _classifier_column(fp, take(column, rows), name)
+
+    # one pass: a lazily read window (detectors.columns.LazyColumns) is read once, a column at a time
+    done = dict(zip(groups, per_column(current, list(groups), summarize_one), strict=True))
+    summaries = {name: summary for name, (summary, _) in done.items()}
+    drawn = {name: values for name, (_, values) in done.items() if values is not None}
     multivariate = classifier_vs_profile(profile, drawn, opts) if classify else None
     result = compare_summaries(profile, summaries, n_current, opts, multivariate)
     performance = _performance(profile, current, opts)

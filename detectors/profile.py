@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +23,7 @@ from detectors.columns import (
     get_column,
     is_numeric,
     n_unique,
+    per_column,
     row_count,
     take,
     to_python,
@@ -73,6 +75,7 @@ class FeatureProfile:
         present = np.sort(values[~missing] if missing.any() else values)  # one copy, sorted
         edges = binning.quantile_edges(present, n_bins)
         has = present.size > 0
+        mean = float(present.mean()) if has else None
         return cls(
             name=name,
             kind="numeric",
@@ -80,8 +83,8 @@ class FeatureProfile:
             n_missing=int(values.size - present.size),
             edges=edges,
             counts=binning.counts_of_sorted(edges, present),
-            mean=float(present.mean()) if has else None,
-            std=float(present.std()) if has else None,
+            mean=mean,
+            std=_std(present, mean) if mean is not None else None,
             minimum=float(present[0]) if has else None,
             maximum=float(present[-1]) if has else None,
         )
@@ -134,6 +137,20 @@ class FeatureProfile:
             minimum=d.get("minimum"),
             maximum=d.get("maximum"),
         )
+
+
+def _std(values: FloatArray, mean: float, chunk: int = 1 << 15) -> float:
+    """Population standard deviation, as ``values.std()``, in cache-sized chunks: no array-sized temporary
+    (on a fresh process a million-value temporary costs more in page faults than the arithmetic)."""
+    total = 0.0
+    buffer = np.empty(min(chunk, values.size))
+    for start in range(0, values.size, chunk):
+        part = values[start : start + chunk]
+        dev = buffer[: part.size]
+        np.subtract(part, mean, out=dev)
+        np.multiply(dev, dev, out=dev)
+        total += float(dev.sum())
+    return math.sqrt(total / values.size)
 
 
 def fit_feature(data: Data, name: str, categorical: bool | None, n_bins: int) -> FeatureProfile:
@@ -266,14 +283,16 @@ class ReferenceProfile:
             if complete
             else np.sort(np.random.default_rng(seed).choice(n_rows, sample_size, replace=False))
         )
-        # one pass, one column at a time: a lazily read table (detectors.columns.LazyColumns) is read once
-        fitted: dict[str, FeatureProfile] = {}
-        sample: dict[str, np.ndarray] = {}
-        for name in [*chosen, *outputs]:
-            column = get_column(data, name)
-            fitted[name] = fit_column(column, name, kind_hint(name), n_bins)
-            sample[name] = _sample_column(column, name, fitted[name].kind, rows)
-            del column
+
+        def fit_one(name: str, column: Column) -> tuple[FeatureProfile, np.ndarray]:
+            fp = fit_column(column, name, kind_hint(name), n_bins)
+            return fp, _sample_column(column, name, fp.kind, rows)
+
+        # one pass: a lazily read table (detectors.columns.LazyColumns) is read once, a column at a time
+        names = list(dict.fromkeys([*chosen, *outputs]))
+        done = dict(zip(names, per_column(data, names, fit_one), strict=True))
+        fitted = {name: fp for name, (fp, _) in done.items()}
+        sample = {name: values for name, (_, values) in done.items()}
         features = {c: fitted[c] for c in chosen}
         predictions = {c: fitted[c] for c in outputs}
         return cls(

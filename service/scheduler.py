@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("driftloop.scheduler")
 
 JobFunc = Callable[[Settings, sa.Engine], Any]
-#: threads per per-model job: models checked at once; a slow model holds one, the rest serve the others
-MODEL_WORKERS = 4
+#: threads per per-model job: a slow model holds one, the other serves the rest. On PostgreSQL a run holds
+#: two connections at most (its lease's and its work's): 4 jobs x 2 x 2 = 16 of a process's 30
+MODEL_WORKERS = 2
 
 
 @dataclass(frozen=True)

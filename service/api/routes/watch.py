@@ -81,6 +81,18 @@ async def _registered(runtime: Runtime, name: str) -> None:
         )
 
 
+async def _sync(runtime: Runtime) -> None:
+    """Apply the stored change in this process now (the others do at their next poll)."""
+    try:
+        await runtime.sync_watched()
+    except Exception as exc:  # the change is committed: the poller applies it once the database answers
+        raise HTTPException(
+            503,
+            f"stored, but this process could not re-read the watched models ({exc.__class__.__name__}); "
+            "it applies the change within DRIFTLOOP_MODEL_POLL_SECONDS",
+        ) from None
+
+
 def _add(session: Session, name: str) -> bool:
     try:
         added = watched.add_watch(session, name)
@@ -104,7 +116,7 @@ async def watch(name: Name, runtime: RuntimeDep, session: SessionDep, response: 
         return watched_public(runtime, name)
     await _registered(runtime, name)
     added = await run_in_threadpool(_add, session, name)
-    await runtime.sync_watched()
+    await _sync(runtime)
     response.status_code = 201 if added else 200
     return watched_public(runtime, name)
 
@@ -130,4 +142,4 @@ async def unwatch(name: Name, runtime: RuntimeDep, session: SessionDep) -> None:
         raise HTTPException(
             404, f"model {name!r} is not watched; watched models: {', '.join(runtime.model_names)}"
         )
-    await runtime.sync_watched()
+    await _sync(runtime)

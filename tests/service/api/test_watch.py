@@ -199,3 +199,21 @@ def test_a_registry_that_cannot_answer_is_a_503(
         r = client.put("/v1/models/fraud/watch", headers=ADMIN)
         assert r.status_code == 503 and "registry unreachable" in r.json()["detail"]
     assert _rows(database_url, "SELECT name FROM watched_models") == []
+
+
+def test_a_stored_change_this_process_cannot_apply_yet_is_a_503_and_applied_later(
+    make_app: Callable[..., Any], database_url: str
+) -> None:
+    with make_app() as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        applied = runtime.sync_watched
+
+        async def database_gone() -> None:
+            raise ConnectionError("database gone")
+
+        runtime.sync_watched = database_gone
+        r = client.put("/v1/models/fraud/watch", headers=ADMIN)
+        assert r.status_code == 503 and "stored" in r.json()["detail"]
+        assert _rows(database_url, "SELECT name FROM watched_models") == [("fraud",)]
+        runtime.sync_watched = applied  # the database answers again: the poller applies the change
+        _until(lambda: _predict(client, "fraud").status_code == 200)

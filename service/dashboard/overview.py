@@ -8,7 +8,7 @@ window (`LABEL_CAP`), so the page costs O(models), never O(log).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.config import Settings
+from service.dashboard.progress import index_range
 from service.db.tables import DriftRun, Episode, FeatureResult, Feedback, Prediction, RetrainJob
 from service.monitor import automation
 from service.runtime import Runtime
@@ -64,18 +65,18 @@ def _latest(conn: sa.Connection, name: str, kind: str) -> Any:
 def labels_in_window(conn: sa.Connection, name: str, run: Any) -> int:
     """Labeled predictions among a drift run's rows (its `seq` range, else its time span), up to the cap."""
     window = orjson.loads(run.summary).get("window") or {}
-    where = [P.c.model_name == name, P.c.model_version == run.model_version]
     first, last = window.get("first_seq"), window.get("last_seq")
+    cap = min(LABEL_CAP, max(int(run.n_rows), 1))  # the window's own size: the planner joins it row by row
     if isinstance(first, int) and isinstance(last, int):
-        where.append(P.c.seq.between(first, last))
-    else:
-        where += [P.c.created_at >= run.window_start, P.c.created_at <= run.window_end]
+        rows = index_range(name, run.model_version, P.c.seq, first - 1, last, cap=cap)
+    else:  # a time window: its span (end included: a run's window_end is its last row's time)
+        end = run.window_end + timedelta(microseconds=1)
+        rows = index_range(name, run.model_version, P.c.created_at, run.window_start, end, cap=cap)
         if isinstance(window.get("seq_horizon"), int):
-            where.append(P.c.seq <= window["seq_horizon"])
-    labeled = (
-        sa.select(P.c.id).select_from(P.join(F, F.c.prediction_id == P.c.id)).where(*where).limit(LABEL_CAP)
-    ).subquery()
-    return int(conn.execute(sa.select(sa.func.count()).select_from(labeled)).scalar_one())
+            rows = rows.where(P.c.seq <= window["seq_horizon"])
+    inner = rows.subquery()
+    labeled = sa.select(sa.func.count()).select_from(inner.join(F, F.c.prediction_id == inner.c.id))
+    return int(conn.execute(labeled).scalar_one())
 
 
 def _run(row: Any) -> dict[str, Any] | None:

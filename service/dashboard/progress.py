@@ -18,11 +18,12 @@ import sqlalchemy as sa
 
 from service.config import Settings
 from service.db.tables import DriftRun, utcnow
-from service.monitor.windows import P, row_block, version_filter
+from service.monitor.windows import P, row_block
 
 R = DriftRun.__table__  # type: ignore[attr-defined]
 RECENT_RUNS = 50  # the runs looked at for the newest checked block (as the monitor's cold start does)
 ROW_CAP = 100_000  # a time bucket's rows are counted up to this
+SEQ_MAX = 2**63 - 1
 
 
 def _anchor(conn: sa.Connection, name: str, version: str, rows: int) -> int:
@@ -44,9 +45,30 @@ def _anchor(conn: sa.Connection, name: str, version: str, rows: int) -> int:
     return 0
 
 
-def _bounded_count(conn: sa.Connection, where: sa.ColumnElement[bool], cap: int) -> int:
-    limited = sa.select(P.c.seq).where(where).limit(cap).subquery()
-    return int(conn.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one())
+def index_range(
+    name: str, version: str, column: sa.ColumnElement[Any], lo: Any, hi: Any, *, cap: int
+) -> sa.Select[Any]:
+    """The version's rows with lo < column <= hi (`seq`) or lo <= column < hi (`created_at`), at most
+    `cap`, read as one range of the (model_name, model_version, column) index.
+
+    Written as a row-value range ordered like that index: with `model_name = ...` and `seq > ...` apart,
+    PostgreSQL takes the unique `seq` index under LIMIT and filters every other model's rows after `lo`,
+    millions for a quiet model beside a busy one.
+    """
+    key = sa.tuple_(P.c.model_name, P.c.model_version, column)
+
+    def at(value: Any) -> sa.Tuple:
+        return sa.tuple_(sa.literal(name, P.c.model_name.type), sa.literal(version, P.c.model_version.type),
+                         sa.literal(value, column.type))  # fmt: skip
+
+    where = (
+        sa.and_(key > at(lo), key <= at(hi)) if column is P.c.seq else sa.and_(key >= at(lo), key < at(hi))
+    )
+    return sa.select(P.c.id).where(where).order_by(P.c.model_name, P.c.model_version, column).limit(cap)
+
+
+def _count(conn: sa.Connection, rows: sa.Select[Any]) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(rows.subquery())).scalar_one())
 
 
 def next_window(
@@ -60,16 +82,14 @@ def next_window(
         if settings.window_kind == "rows":
             size = settings.window_rows
             anchor = _anchor(conn, name, version, size)
-            where = sa.and_(version_filter(name, version), P.c.seq > anchor)
-            rows = _bounded_count(conn, where, size)
+            rows = _count(conn, index_range(name, version, P.c.seq, anchor, SEQ_MAX, cap=size))
             return {"mode": "rows", "model_version": version, "rows": rows, "size": size,
                     "complete": rows >= size, "after_seq": anchor}  # fmt: skip
         seconds = settings.window_seconds
         index = math.floor(now.timestamp() / seconds)
         start = datetime.fromtimestamp(index * seconds, tz=UTC)
         end = start + timedelta(seconds=seconds)
-        where = sa.and_(version_filter(name, version), P.c.created_at >= start, P.c.created_at < end)
-        rows = _bounded_count(conn, where, ROW_CAP)
+        rows = _count(conn, index_range(name, version, P.c.created_at, start, end, cap=ROW_CAP))
     return {
         "mode": "time",
         "model_version": version,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sklearn.pipeline import Pipeline
@@ -12,8 +14,12 @@ from sklearn.pipeline import Pipeline
 from service.app import create_app
 from service.config import Settings
 from service.dashboard.history import model_href
+from service.dashboard.overview import labels_in_window
+from service.db.engine import make_engine
+from service.db.tables import DriftRun
 from tests.support.fleet_seed import Fleet, latest_run, seed_fleet
 from tests.support.monitor import unique_model
+from tests.support.prediction_log import insert, prediction_row
 
 
 @pytest.fixture
@@ -88,3 +94,21 @@ def test_model_pages_show_their_own_model_and_unknown_is_404(client: TestClient,
     assert all(f'href="{model_href(n)}"' in missing.text for n in fleet.names)
     gone = client.get("/v1/dashboard/data", params={"model": "nope"})
     assert gone.status_code == 404 and gone.json()["models"] == list(fleet.names)
+
+
+def test_labels_of_a_time_window_are_counted_in_its_span(database_url: str) -> None:
+    model = unique_model()
+    engine = make_engine(database_url)
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    rows = [prediction_row(model, start + timedelta(minutes=i), {"x": 1.0}) for i in range(-5, 70)]
+    labeled = {r["id"]: (1, r["created_at"] + timedelta(hours=1)) for r in rows[::3]}
+    insert(engine, rows, labels=labeled)
+    end = start + timedelta(hours=1)
+    inside = sum(1 for r in rows[::3] if start <= r["created_at"] < end)
+    run = DriftRun(window_key=f"drift:{model}:time", kind="drift", model_name=model, model_version="1",
+                   window_start=start, window_end=end - timedelta(microseconds=1), n_rows=60,
+                   status="no_drift",
+                   summary=orjson.dumps({"window": {"mode": "time", "start": start.isoformat()}}).decode(),
+                   started_at=end, finished_at=end)  # fmt: skip
+    with engine.connect() as conn:
+        assert labels_in_window(conn, model, run) == inside == 20

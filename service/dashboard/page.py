@@ -78,7 +78,7 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         features="\n".join(_figure(name, pts) for name, pts in data["features"].items())
         or '<p class="muted" id="no-features">No drift checks yet.</p>',
         performance=_performance(data["performance"], data.get("performance_evidence")),
-        automation=_automation(data.get("automation")),
+        automation=_automation(data.get("automation"), data["model_name"]),
         estimation=render_estimation(data.get("estimation"), data["performance"]),
         traffic=render_traffic(data.get("traffic", [])),
         runs=_runs(data["runs"]),
@@ -123,14 +123,18 @@ def _figure(name: str, points: list[dict[str, Any]]) -> str:
     )
 
 
-def _automation(state: dict[str, Any] | None) -> str:
+def _automation(state: dict[str, Any] | None, model: str | None = None) -> str:
     if not state or state["state"] == "active":
         return '<p class="muted" data-state="active">Automatic retraining: active.</p>'
     until = f"until {escape(state['resumes_at'])}" if state["resumes_at"] else "until a person resumes it"
     return (
         f'<p class="breach" data-state="paused">Automatic retraining: paused {until} '
-        f"({escape(state['reason'])}; POST /v1/automation to resume).</p>"
+        f"({escape(state['reason'])}; POST {escape(_resume_path(model))} to resume).</p>"
     )
+
+
+def _resume_path(model: str | None) -> str:
+    return "/v1/automation" if model is None else f"/v1/models/{quote(model, safe='')}/automation"
 
 
 def _performance(series: dict[str, list[dict[str, Any]]], evidence: dict[str, Any] | None = None) -> str:

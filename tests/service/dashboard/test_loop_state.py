@@ -23,6 +23,8 @@ def test_a_paused_loop_and_its_reason_are_shown(database_url: str) -> None:
     shown = _automation(loop_state.automation_state(engine, s))
     assert 'data-state="paused"' in shown and "rolled back from version 3 to 2" in shown
     assert "until a person resumes it" in shown
+    named = _automation(loop_state.automation_state(engine, s), "credit risk")
+    assert "POST /v1/models/credit%20risk/automation to resume" in named
     assert loop_state.latest_evidence(engine, model_name=model) is None
 
 

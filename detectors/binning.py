@@ -102,14 +102,20 @@ class CellIndex:
         n_edges = self.edges.size
         if n_edges == 0:
             return np.array([values.size], dtype=np.int64)
-        total = np.zeros(2 * n_edges + 1, dtype=np.int64)
-        # in chunks: the half-dozen temporaries per value then stay in cache (2-3x faster at 1M values)
+        # by k = edges <= value: k = 0 is cell 0; else cell 2k - 1 if the value is edge k - 1, else 2k
+        below = np.concatenate(([np.nan], self.edges))  # below[k] = edges[k - 1]; NaN equals nothing
+        per_k = np.zeros(n_edges + 1, dtype=np.int64)
+        on_edge = np.zeros(n_edges + 1, dtype=np.int64)
+        # in chunks: the temporaries per value then stay in cache (2-3x faster at 1M values)
         for start in range(0, values.size, _CHUNK):
             chunk = values[start : start + _CHUNK]
             idx = self.edge_count(chunk)
-            on_edge = (chunk == self.edges[np.maximum(idx - 1, 0)]) & (idx > 0)
-            total += np.bincount(2 * idx - on_edge, minlength=2 * n_edges + 1)
-        return total
+            per_k += np.bincount(idx, minlength=n_edges + 1)
+            on_edge += np.bincount(idx[chunk == below[idx]], minlength=n_edges + 1)
+        counts = np.empty(2 * n_edges + 1, dtype=np.int64)
+        counts[0::2] = per_k - on_edge
+        counts[1::2] = on_edge[1:]
+        return counts
 
 
 def group_bounds(ref_counts: IntArray, n_groups: int) -> IntArray:

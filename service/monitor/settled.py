@@ -14,6 +14,8 @@ A transaction stamping a time c < T took its xid before c, so before R. After st
 the rows with `seq` <= M, and the rows stamped before T, are final (gaps left by rollbacks stay gaps).
 `pg_snapshot_xmax` alone would not do: it is one past the latest *completed* xid, and a running
 transaction with a higher xid than that can hold a lower `seq`.
+This needs the sequences to keep CACHE 1 (`predictions_seq_seq`, `feedback_seq_seq`) and every writer to
+go through `service.serving.store` (`begin_write`); the times compare on one clock, the database's.
 
 SQLite numbers rows inside the INSERT under its single write lock, so every snapshot is a prefix: M is
 the highest visible `seq`. Writers stamp their time after taking the write lock, so taking that lock once

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard, TypeVar
 
 import numpy as np
@@ -25,7 +24,6 @@ IntArray = npt.NDArray[np.int64]
 ObjectArray = npt.NDArray[np.object_]
 
 _NUMBERS = "iuf"  # numpy kinds kept as arrays; booleans are categorical
-PARALLEL_ROWS = 200_000  # columns at least this long are worked on two at a time
 T = TypeVar("T")
 
 
@@ -89,19 +87,14 @@ def get_column(data: Data, name: str) -> Column:
 
 
 def per_column(data: Data, names: Sequence[str], work: Callable[[str, Column], T]) -> list[T]:
-    """``work(name, column)`` for every name, in order, each column fetched once.
+    """``work(name, column)`` for every name, in order, each column fetched once and dropped before the
+    next: a lazy table (``LazyColumns``) then holds one column in memory.
 
-    Long columns go two at a time on threads: reading Parquet, sorting and binning release the GIL, so a
-    1M-row check uses both cores of a small machine. A lazy table's columns are loaded on the worker
-    threads (one column per worker in memory); any other data's are fetched here, as views.
+    Serial on purpose: two threads (reads, sorts and binning release the GIL) cost 0.14 s more CPU per
+    1M x 20 check (mostly system time: a second column in flight, fresh pages) and gained no wall time on
+    the shared 2-core machine (bench/RESULTS.md, 2026-12-02).
     """
-    if len(names) < 2 or row_count(data) < PARALLEL_ROWS:
-        return [work(name, get_column(data, name)) for name in names]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="detectors") as pool:
-        if isinstance(data, LazyColumns):
-            return list(pool.map(lambda name: work(name, get_column(data, name)), names))
-        columns = [get_column(data, name) for name in names]
-        return list(pool.map(work, names, columns))
+    return [work(name, get_column(data, name)) for name in names]
 
 
 def as_series(values: Any) -> pd.Series:

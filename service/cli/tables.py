@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,10 @@ def _read_parquet(path: Path) -> Data:
     meta = file.schema_arrow.pandas_metadata or {}
     # a pandas index stored as a column is not data (pandas.read_parquet makes it the index)
     index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
-    opened = threading.local()  # the detectors load columns on two threads: a reader each
 
     def load(name: str) -> np.ndarray:
         try:
-            if not hasattr(opened, "file"):
-                opened.file = pq.ParquetFile(path)
-            column = opened.file.read(columns=[name], use_threads=False).column(0)
+            column = file.read(columns=[name], use_threads=False).column(0)
         except Exception as exc:  # a damaged file shows only when its column is decoded
             raise CheckError(f"cannot read {path}: {exc}") from exc
         arrays = [a for a in map(_numbers, column.chunks) if a is not None]

@@ -3,8 +3,10 @@
 1. N predictions (default 10M, `--rows`) over 30 simulated days of one model version are generated in
    PostgreSQL (`generate_series` into the day partitions; the demo model's 8 features as jsonb,
    time-ordered ids, 10 % labeled)
-2. A drift check of a 1M-row block (`--check-rows`) read from the partitioned table, in a fresh process.
-3. Baseline: `bench.load`'s 32 clients against a real `driftloop serve` for `--seconds`: p50/p99, errors.
+2. A drift check of a 1M-row block (`--check-rows`) read from the partitioned table, in a fresh process,
+   and the same check on a database before migration 0011 (one table, features as text), in turn, twice.
+3. Baseline: `bench.load`'s 32 clients against a real `driftloop serve` for `--seconds`: p50/p99, errors
+   (run again after retention: retention's p99 is compared with the mean of the two).
 4. Rollups of the 30 days (the job that runs before retention deletes a day): time and rows/s.
 5. Retention of 20 days (`DRIFTLOOP_RETENTION_DAYS=20`; labeled rows kept `--labeled-days`, default 180,
    so each expired day is replaced by its labeled rows; `--labeled-days 20` drops whole days) in its own
@@ -19,6 +21,7 @@ the two load runs on the same machine. The scratch database is dropped at the en
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -48,7 +51,8 @@ FEATURES_SQL = (
 
 
 def generate(url: str, rows: int, end: datetime, version: str) -> float:
-    """`rows` predictions evenly over the DAYS before `end`; returns seconds taken."""
+    """`rows` predictions evenly over the DAYS before `end`; returns seconds taken. On a database before
+    migration 0011 (one table, features as text) too, for the drift check's comparison."""
     from service.db.engine import make_engine
     from service.lifecycle import partitions
 
@@ -57,18 +61,20 @@ def generate(url: str, rows: int, end: datetime, version: str) -> float:
     step_us = DAYS * 86400 * 1_000_000 / rows
     begin = end - timedelta(days=DAYS)
     with engine.begin() as conn:  # the days before the migration's (today on)
-        have = partitions.day_partitions(conn)
-        for k in range(DAYS + 1):
+        partitioned = partitions.is_partitioned(conn)
+        have = partitions.day_partitions(conn) if partitioned else {}
+        for k in range(DAYS + 1 if partitioned else 0):
             day = (begin + timedelta(days=k)).date()
             if day not in have:
                 partitions.create_day(conn, day)
+    features = f"({FEATURES_SQL})::jsonb" if partitioned else FEATURES_SQL
     insert = sa.text(
         f"""
         INSERT INTO predictions (id, created_at, model_name, model_version, features, output, probabilities,
                                  latency_ms, endpoint)
         SELECT lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '-'
                    || substr(md5(i::text), 1, 23),
-               t, :model, :version, ({FEATURES_SQL})::jsonb, (i % 2)::text,
+               t, :model, :version, {features}, (i % 2)::text,
                format('{{"0":%s,"1":%s}}', 0.4, 0.6), 1 + random() * 4, 'predict'
         FROM (SELECT i, :begin + make_interval(secs => i * :step / 1e6) AS t
               FROM generate_series(:lo, :hi) AS i) AS s
@@ -226,9 +232,9 @@ def export_body(out: str, since: str, until: str) -> None:
     print(json.dumps(figures))
 
 
-def check_body(url: str, n_rows: int) -> None:
-    """Body of the drift-check process: the first `n_rows` block of the generated version, read from the
-    partitioned table; prints its figures."""
+def check_body(url: str, n_rows: int, block: int) -> None:
+    """Body of the drift-check process: block `block` of `n_rows` rows of the generated version; prints
+    its figures."""
     import orjson
 
     from service.config import Settings
@@ -241,7 +247,7 @@ def check_body(url: str, n_rows: int) -> None:
     before = rss_mb()
     started = time.perf_counter()
     run = Monitor(settings, engine, champion_version=lambda _: "1").check(
-        row_block("drift", MODEL, "1", n_rows, 0), trigger="manual"
+        row_block("drift", MODEL, "1", n_rows, block), trigger="manual"
     )
     elapsed = time.perf_counter() - started
     timings = orjson.loads(run.summary).get("timings_ms") or {}
@@ -253,7 +259,7 @@ def check_body(url: str, n_rows: int) -> None:
     engine.dispose()
 
 
-def drift_check(url: str, n_rows: int) -> dict[str, object]:
+def drift_check(url: str, n_rows: int, label: str = "drift check", block: int = 0) -> dict[str, object]:
     """Store the demo reference for the generated version, then check a block in a fresh process."""
     from retrain.bootstrap import build_demo_pipeline
     from retrain.synthetic import FEATURES, TARGET, TIMESTAMP, generate
@@ -263,17 +269,34 @@ def drift_check(url: str, n_rows: int) -> dict[str, object]:
     train = generate(4000, seed=0).drop(columns=[TIMESTAMP])
     build_demo_pipeline().fit(train[list(FEATURES)], train[TARGET])
     engine = make_engine(url)
-    store_reference(engine, model_name=MODEL, model_version="1", data=train, source="bench")
+    with contextlib.suppress(sa.exc.IntegrityError):  # stored by an earlier round
+        store_reference(engine, model_name=MODEL, model_version="1", data=train, source="bench")
     engine.dispose()
-    argv = [sys.executable, "-m", "bench.retention", "--child-check", url, str(n_rows)]
+    argv = [sys.executable, "-m", "bench.retention", "--child-check", url, str(n_rows), str(block)]
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"drift check failed: {done.stderr}")
     figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"drift check            {figures['rows']:,} rows in {figures['seconds']:.2f} s "
+    print(f"{label:22s} {figures['rows']:,} rows in {figures['seconds']:.2f} s "
           f"(read+summarize {figures['read_s']:.2f} s), status {figures['status']} "
           f"(target <= 3.8 s, half of 7.6 s)", flush=True)  # fmt: skip
     return figures
+
+
+def unpartitioned_check(n_rows: int, end: datetime) -> dict[str, object]:
+    """The same drift check on the schema before migration 0011 (one table, features as text), in the
+    same run: the like-for-like reference on this machine at this load."""
+    from alembic import command
+    from service.db.engine import alembic_config
+
+    url = create_pg_database()
+    try:
+        command.upgrade(alembic_config(url), "0010")
+        print(f"generating {n_rows:,} predictions in one unpartitioned table (text features) ...", flush=True)
+        generate(url, n_rows, end, version="1")
+        return drift_check(url, n_rows, label="drift check (text)")
+    finally:
+        drop_pg_database(url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--child-retention", nargs=4, metavar=("URL", "DAYS", "LABELED", "REPORT"), help=argparse.SUPPRESS
     )
-    parser.add_argument("--child-check", nargs=2, metavar=("URL", "ROWS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-check", nargs=3, metavar=("URL", "ROWS", "BLOCK"), help=argparse.SUPPRESS)
     parser.add_argument("--child-export", nargs=3, metavar=("OUT", "SINCE", "UNTIL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_export:
@@ -299,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         retention_child(url, int(days), int(labeled), path)
         return 0
     if args.child_check:
-        check_body(args.child_check[0], int(args.child_check[1]))
+        check_body(args.child_check[0], int(args.child_check[1]), int(args.child_check[2]))
         return 0
 
     url = create_pg_database()
@@ -315,7 +338,10 @@ def main(argv: list[str] | None = None) -> int:
             results["table_bytes_per_row"] = size / n
             print(f"  predictions: {n:,} rows, {size / 1e9:.2f} GB with indexes ({size / n:.0f} B/row)")
 
-            results["drift_check"] = drift_check(url, args.check_rows)
+            # partitioned (jsonb) and unpartitioned (text) in turn, twice: the machine's load drifts
+            for round_ in (1, 2):
+                results[f"drift_check_{round_}"] = drift_check(url, args.check_rows, block=round_ - 1)
+                results[f"drift_check_text_{round_}"] = unpartitioned_check(args.check_rows, end)
 
             serve.start()
             base, secs = loaded(serve, args.seconds, args.clients)
@@ -352,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"dropped, {ret['days_replaced']} replaced by their kept rows, {ret['days_deferred']} "
                   f"deferred, {ret['batches']} batches) in {ret['seconds']:.1f} s "
                   f"({ret['rows_s']:,.0f} rows/s)")  # fmt: skip
+            # the load alone again: the comparison is against both runs around retention (A-B-A)
+            after, secs = loaded(serve, args.seconds, args.clients)
+            results["baseline_after"] = line("load alone (after)", after, secs)
             serve.servers.stop_all()
 
             remaining = args.rows * args.keep_days // DAYS
@@ -367,10 +396,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         drop_pg_database(url)
-    base_p99 = results["baseline"]["p99_ms"]  # type: ignore[index]
+    base_p99 = (results["baseline"]["p99_ms"] + results["baseline_after"]["p99_ms"]) / 2  # type: ignore[index]
     during_p99 = results["during_retention"]["p99_ms"]  # type: ignore[index]
     errors = results["during_retention"]["server_errors"] + results["during_retention"]["conn_errors"]  # type: ignore[index]
-    print(f"p99 with retention / without: {during_p99 / base_p99:.2f} (target <= 1.10), errors {errors}")
+    print(f"p99 with retention / without (mean of before and after): {during_p99 / base_p99:.2f} "
+          f"(target <= 1.10), errors {errors}")  # fmt: skip
     print(json.dumps(results, default=float))
     return 0 if errors == 0 else 1
 

@@ -29,8 +29,8 @@ _KEY_MAX = 300
 
 @dataclass(frozen=True)
 class Window:
-    """Which rows a check reads: a row block (offset/limit, resolved to seq first..last for drift) or a
-    time range [start, end) (up to seq_horizon for drift). `skipped`: unchecked windows before this one that
+    """Which rows a check reads: a row block (offset/limit, resolved to seq first..last) or a time range
+    [start, end) (up to seq_horizon). `skipped`: unchecked windows before this one that
     `window_backlog=latest` gave up on."""
 
     kind: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -199,3 +200,52 @@ def test_performance_windows_are_cut_by_label_commit_order(
         assert got == order[k * N - 1 : (k + 1) * N - 1]  # block k follows block 0's last label
         assert _ids(scheduler, window) == got, "a checked window changed after a late commit"
     assert ids[0] not in {pid for _, got in blocks[1:] for pid in got}  # its new arrival waits: 100 rows
+
+
+def test_a_time_bucket_is_cut_only_once_every_row_stamped_in_it_is_committed(
+    engines: tuple[sa.Engine, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer stamps rows in a bucket and stays open past the bucket's end: no check cuts that bucket
+    without them (PostgreSQL: the watermark waits; SQLite: the check waits for the write lock)."""
+    monkeypatch.setattr(settled, "WAIT_SECONDS", 0.3)
+    writer, reader, _ = engines
+    model = f"time-{uuid.uuid4().hex[:8]}"
+    seconds = 0.5
+    with writer.begin() as conn:
+        store.insert_predictions(conn, rows=_rows(model, 1))  # the series starts here
+    stamped, release = threading.Event(), threading.Event()
+    late = _rows(model, 3)
+
+    def write() -> None:
+        with writer.begin() as conn:
+            store.insert_predictions(conn, rows=late)
+            stamped.set()
+            release.wait(30)
+
+    t = threading.Thread(target=write)
+    t.start()
+    assert stamped.wait(30)
+    time.sleep(2 * seconds)  # the writer's bucket has ended by every clock
+    threading.Timer(0.5, release.set).start()
+    frontiers: dict[str, int] = {}
+
+    def due() -> list[Window]:
+        with reader.connect() as conn:
+            return catchup.due_windows(
+                conn, kind="drift", model_name=model, model_version="1", mode="time", rows=N, seconds=seconds,
+                now=datetime.now(UTC), limit=20, latest=None, frontiers=frontiers,
+            ).windows  # fmt: skip
+
+    def late_rows(windows: list[Window]) -> int:
+        with reader.connect() as conn:
+            ids = {i for w in windows for i in conn.execute(select_window(w, [P.c.id])).scalars()}
+        return len(ids & {r["id"] for r in late})
+
+    cut = due()  # while the writer is open (PostgreSQL), or once it committed (SQLite)
+    t.join(30)
+    with reader.connect() as conn:
+        (stamp,) = conn.execute(sa.select(P.c.created_at).where(P.c.id == late[0]["id"])).scalars().all()
+    holding = [w for w in cut if w.start is not None and w.end is not None and w.start <= stamp < w.end]
+    assert all(late_rows([w]) == 3 for w in holding), "a bucket was cut without rows stamped in it"
+    after = [w for w in due() if w.start is not None and w.end is not None and w.start <= stamp < w.end]
+    assert len(after) == 1 and late_rows(after) == 3

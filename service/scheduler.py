@@ -20,7 +20,6 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -87,8 +86,9 @@ def run_job(spec: JobSpec, settings: Settings, engine: sa.Engine, holder: str) -
 
 
 class PerModelJob:
-    """One tick of a per-model job: start the body for each watched model not still in flight, then wait
-    for them at most one interval (a slower model stays in flight and the next tick skips it)."""
+    """One tick of a per-model job: start the body for each watched model not still in flight, and return
+    without waiting (a model whose run outlasts the interval stays in flight and the next tick skips it;
+    APScheduler never sees a tick overlap the next)."""
 
     def __init__(self, spec: JobSpec, settings: Settings, engine: sa.Engine, holder: str) -> None:
         assert spec.models is not None
@@ -122,7 +122,6 @@ class PerModelJob:
                 with self._lock:
                     self.in_flight.discard(name)
                 break
-        wait_for(list(started.values()), timeout=self.spec.seconds)
         return started
 
     def _run(self, name: str) -> bool:

@@ -147,7 +147,8 @@ def test_rows_without_a_time_are_stamped_inside_their_transaction(engines: tuple
     before = datetime.now(UTC)
     _log(engines[0], rows)
     with engines[1].connect() as conn:
-        got = dict(conn.execute(sa.select(P.c.id, P.c.created_at).where(P.c.model_name == model)).all())
+        stmt = sa.select(P.c.id, P.c.created_at).where(P.c.model_name == model)
+        got: dict[str, datetime] = {i: t for i, t in conn.execute(stmt)}
     assert got[rows[0]["id"]] == old
     # the writer's clock (PostgreSQL: the database's, read after the transaction got its xid)
     assert abs((got[rows[1]["id"]] - before).total_seconds()) < 5

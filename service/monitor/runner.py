@@ -112,6 +112,7 @@ class Monitor:
                 end=manual.end,
                 last_n=manual.last_n,
                 default_rows=self.settings.window_rows,
+                state=self._frontiers,
             )
         return self.check(window, trigger="manual")
 

@@ -218,11 +218,14 @@ def manual_window(
     end: datetime | None,
     last_n: int | None,
     default_rows: int,
+    state: dict[str, int] | None = None,
 ) -> Window:
-    """A window asked for by a person: a time range, or the last N settled rows (keyed by their offset)."""
+    """A window asked for by a person: a time range, or the last N settled rows (keyed by their offset).
+    `state`: the monitor's, whose last settled watermark stands when a new one cannot settle now."""
     from service.monitor.settled import settled
 
-    mark = settled(conn, kind=kind, model_name=model_name, model_version=model_version, state={}, times=False)
+    known = {} if state is None else state
+    mark = settled(conn, kind=kind, model_name=model_name, model_version=model_version, state=known)
     if start is not None or end is not None:
         lo = start or datetime(1970, 1, 1, tzinfo=UTC)
         hi = end or datetime.now(UTC)

@@ -252,35 +252,16 @@ async def embedded_scheduler(runtime: Runtime) -> AsyncIterator[BaseScheduler]:
         await asyncio.to_thread(stop_dispatchers)
 
 
-def scheduler_models(settings: Settings, engine: sa.Engine, registry: Registry) -> WatchedModels:
-    """The models of `driftloop scheduler`: the same list as the API processes' (the configured models of
-    `load_models`, then those watched at run time), read at every tick."""
-    from service.model_settings import load_models
-    from service.monitor.sources import registry_models
-    from service.serving.watched import desired, watched_names
-
-    model_set = load_models(settings)
-
-    def names() -> tuple[str, ...]:
-        return desired(model_set.names, watched_names(engine))
-
-    def settings_for(name: str) -> Settings:
-        if name in model_set.names:
-            return model_set.settings_for(settings, name)
-        return settings.model_copy(update={"model_name": name})  # watched at run time: global settings
-
-    return registry_models(engine, registry, names=names, settings_for=settings_for)
-
-
 def run_scheduler_forever(settings: Settings) -> None:
     """`driftloop scheduler`: run the jobs in this process until SIGINT / SIGTERM."""
     from service.db.engine import ensure_migrated, make_engine
+    from service.monitor.sources import registry_models
     from service.runtime import make_registry
 
     engine = make_engine(settings.resolved_database_url)
     ensure_migrated(engine)
     registry = make_registry(settings)
-    models = scheduler_models(settings, engine, registry)
+    models = registry_models(settings, engine, registry)
     log.info("watching %s", ", ".join(models.names()))
     scheduler = build_scheduler(settings, engine, background_jobs(settings, models, registry), blocking=True)
     if threading.current_thread() is threading.main_thread():

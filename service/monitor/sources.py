@@ -171,14 +171,23 @@ def serving_models(runtime: Runtime) -> WatchedModels:
     )
 
 
-def registry_models(
-    engine: sa.Engine,
-    registry: Registry,
-    *,
-    names: Callable[[], Sequence[str]],
-    settings_for: Callable[[str], Settings],
-) -> WatchedModels:
-    """The models of a scheduler without a serving process: champions and references from the registry."""
+def registry_models(settings: Settings, engine: sa.Engine, registry: Registry) -> WatchedModels:
+    """The models of `driftloop scheduler` (no serving process): the same list as the API processes'
+    (the configured ones of `load_models`, then those watched at run time), read at every tick; champions
+    and references from the registry."""
+    from service.model_settings import load_models
+    from service.serving.watched import desired, watched_names
+
+    model_set = load_models(settings)
+
+    def names() -> tuple[str, ...]:
+        return desired(model_set.names, watched_names(engine))
+
+    def settings_for(name: str) -> Settings:
+        if name in model_set.names:
+            return model_set.settings_for(settings, name)
+        return settings.model_copy(update={"model_name": name})  # watched at run time: global settings
+
     return WatchedModels(
         engine,
         names=names,

@@ -17,7 +17,7 @@ from service import scheduler as sched
 from service.config import Settings
 from service.db.engine import make_engine
 from service.db.leases import hold_lease
-from service.monitor.sources import WatchedModels
+from service.monitor.sources import WatchedModels, registry_models
 from service.serving.fleet import UnknownModel
 from tests.support.core import FakeRegistry
 from tests.support.monitor import add_reference, log_traffic, settings, unique_model
@@ -251,7 +251,7 @@ def test_the_standalone_scheduler_watches_the_same_models_as_the_api(
     (tmp_path / "models.toml").write_text(f'[models."{in_file}"]\nwindow_rows = 300\nbreach_k = 1\n')
     s = settings(database_url, default, models=extra, models_file=str(tmp_path / "models.toml"))
     engine = make_engine(database_url)
-    models = sched.scheduler_models(s, engine, fake_registry)  # type: ignore[arg-type]
+    models = registry_models(s, engine, fake_registry)  # type: ignore[arg-type]
     assert models.names()[:3] == (default, extra, in_file)
     with Session(engine) as session:  # PUT /v1/models/{name}/watch from an API process
         add_watch(session, added)

@@ -1,6 +1,6 @@
 """Drift statistics: reference profiles, per-feature tests, corrections and a domain classifier.
 
-Pure numpy/scipy/pandas (scikit-learn for the domain classifier and metrics); no database, web or MLflow.
+Pure numpy/scipy/pandas (scikit-learn for performance metrics and estimation); no database, web or MLflow.
 """
 
 from detectors.check import CheckOptions, DatasetDriftResult, FeatureDriftResult, run_check

@@ -151,7 +151,10 @@ def model_row(runtime: Runtime, name: str) -> dict[str, Any]:
             "champion": champ,
             "last_window": last_window,
             "performance": _performance(conn, _latest(conn, name, "performance")),
-            "estimated": _estimated(_latest(conn, name, "estimated_performance")),
+            # off: no estimated run to look for (a search for an absent kind walks the model's runs)
+            "estimated": _estimated(_latest(conn, name, "estimated_performance"))
+            if settings.estimated_performance
+            else None,
             "open_episodes": [
                 {"id": e.id, "kind": e.kind, "opened_at": e.opened_at.isoformat()} for e in episodes
             ],  # fmt: skip

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sklearn.pipeline import Pipeline
 
@@ -17,6 +18,8 @@ from service.dashboard.history import model_href
 from service.dashboard.overview import labels_in_window
 from service.db.engine import make_engine
 from service.db.tables import DriftRun
+from tests.support.core import FakeRegistry
+from tests.support.estimation import seed_estimation
 from tests.support.fleet_seed import Fleet, latest_run, seed_fleet
 from tests.support.monitor import unique_model
 from tests.support.prediction_log import insert, prediction_row
@@ -112,3 +115,30 @@ def test_labels_of_a_time_window_are_counted_in_its_span(database_url: str) -> N
                    started_at=end, finished_at=end)  # fmt: skip
     with engine.connect() as conn:
         assert labels_in_window(conn, model, run) == inside == 20
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_estimate_is_shown_when_estimation_is_on(
+    database_url: str, tmp_path: Path, demo_estimator: Pipeline, fake_registry: FakeRegistry, enabled: bool
+) -> None:
+    name = unique_model()
+    seeded = seed_estimation(database_url, demo_estimator, name=name)
+    settings = seeded.model_copy(update={"data_dir": tmp_path, "embedded_scheduler": False,
+                                         "estimated_performance": enabled})  # fmt: skip
+    with TestClient(create_app(settings, loader=(fake_registry.resolve, fake_registry.fetch))) as client:
+        (row,) = client.get("/v1/dashboard/overview").json()["models"]
+        html = client.get("/").text
+    if not enabled:
+        assert row["estimated"] is None and 'class="estimated-status' not in html
+        return
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        run_id, summary = conn.execute(
+            sa.text("SELECT id, summary FROM drift_runs WHERE model_name = :m "
+                    "AND kind = 'estimated_performance' ORDER BY id DESC LIMIT 1"), {"m": name}
+        ).one()  # fmt: skip
+    (estimate,) = [m for m in orjson.loads(summary)["estimate"]["metrics"] if m["metric"] == "accuracy"]
+    assert row["estimated"]["id"] == run_id and row["estimated"]["metric"] == "accuracy"
+    assert (row["estimated"]["value"], row["estimated"]["lower"], row["estimated"]["upper"]) == (
+        estimate["value"], estimate["lower"], estimate["upper"])  # fmt: skip
+    assert f'href="/v1/drift/runs/{run_id}">run {run_id}</a>' in html and 'class="estimated-status' in html

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -249,3 +250,20 @@ def test_a_time_bucket_is_cut_only_once_every_row_stamped_in_it_is_committed(
     assert all(late_rows([w]) == 3 for w in holding), "a bucket was cut without rows stamped in it"
     after = [w for w in due() if w.start is not None and w.end is not None and w.start <= stamp < w.end]
     assert len(after) == 1 and late_rows(after) == 3
+
+
+@pytest.mark.postgres
+def test_a_transaction_open_in_another_database_does_not_hold_the_watermark(pg_database: str) -> None:
+    """xids are cluster-wide, rows are not: a writer left open in another database on the same server
+    (MLflow's, say) holds no row of this one, so the watermark still advances."""
+    from tests.conftest import PG_ADMIN_URL
+
+    engine = make_engine(pg_database)
+    model = f"settle-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL) as elsewhere:
+        elsewhere.execute("SELECT pg_current_xact_id()")  # an xid older than anything below, left open
+        with engine.begin() as conn:
+            store.insert_predictions(conn, rows=_rows(model, 4))
+        assert _mark(engine, model, {}).seq == _max_seq(engine, model)
+        elsewhere.rollback()
+    engine.dispose()

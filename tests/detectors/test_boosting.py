@@ -56,13 +56,16 @@ def test_bins_and_missing_codes() -> None:
 
 
 def test_missing_values_go_to_the_better_side() -> None:
-    """Rows whose only signal is being missing are separated (the split learns where NaN goes)."""
+    """Class 1 is low values or missing ones: one split separates the classes only if it sends the missing
+    values left, with the low ones (sending them right, with the high ones, mixes the classes)."""
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(2000, 1))
-    y = (rng.random(2000) < 0.5).astype(float)
-    x[y == 1, 0] = np.where(rng.random(int(y.sum())) < 0.5, np.nan, x[y == 1, 0])
-    scores = GradientBoosting().fit(x[:1000], y[:1000]).decision_function(x[1000:])
-    assert scores[np.isnan(x[1000:, 0])].min() > np.median(scores[~np.isnan(x[1000:, 0])])
+    y = np.repeat([0.0, 1.0], 1000)
+    x = np.where(y == 1, rng.uniform(-3, -1, 2000), rng.uniform(1, 3, 2000))[:, None]
+    x[1500:, 0] = np.nan  # half of class 1
+    model = GradientBoosting(max_iter=1, max_leaf_nodes=2).fit(x, y)
+    assert model.trees[0].left_na[0] is True
+    scores = model.decision_function(x)
+    assert scores[1500:].min() == scores[1000:1500].max() > scores[:1000].max()
 
 
 def test_trees_respect_the_leaf_limits() -> None:

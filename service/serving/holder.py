@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from service.serving.compiled import CompiledColumns, compile_columns
 from service.serving.records import Column
 
 log = logging.getLogger("driftloop.serving")
@@ -42,6 +43,28 @@ class LoadedModel:
             return [s for _, s in est.steps[:-1] if s not in (None, "passthrough")], est.steps[-1][1]
         return [], est
 
+    @cached_property
+    def compiled(self) -> CompiledColumns | None:
+        """The first transform step as plain numpy work, when it reproduces scikit-learn exactly
+        (service/serving/compiled.py); computed at load, off the event loop."""
+        transforms, final = self.stages
+        if not transforms:
+            return None
+        rest = [*transforms[1:], final]
+        return compile_columns(transforms[0], self.columns, _Chain(rest))
+
+
+class _Chain:
+    """The steps after the compiled one, as one `predict` (for the load-time check)."""
+
+    def __init__(self, steps: list[Any]) -> None:
+        self.steps = steps
+
+    def predict(self, data: Any) -> Any:
+        for step in self.steps[:-1]:
+            data = step.transform(data)
+        return self.steps[-1].predict(data)
+
 
 @dataclass(frozen=True)
 class BatchOutput:
@@ -57,7 +80,12 @@ def _to_python(values: np.ndarray) -> list[Any]:
 
 def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
     transforms, final = model.stages
-    data: Any = pd.DataFrame.from_records(rows, columns=model.feature_names)
+    compiled = model.compiled
+    data: Any = compiled.transform(rows) if compiled is not None else None
+    if data is None:
+        data = pd.DataFrame.from_records(rows, columns=model.feature_names)
+    else:
+        transforms = transforms[1:]
     for step in transforms:
         data = step.transform(data)
     predictions = _to_python(np.asarray(final.predict(data)))
@@ -141,6 +169,7 @@ class ModelHolder:
                 self.last_error = None
                 return False
             model = await asyncio.to_thread(self._fetch, self.name, version)
+            await asyncio.to_thread(lambda: model.compiled)  # its load-time check, off the event loop
         except Exception as exc:  # registry down: keep serving what is loaded
             self.last_error = f"registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
             log.warning("champion refresh of %s failed: %s", self.name, self.last_error)

@@ -19,7 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service.cli.demo_actors import Api, Narrator, Receiver, Story, cli_output, observe, serving
+from service.cli.demo_actors import (
+    OPENING_EVENT,
+    Api,
+    Narrator,
+    Receiver,
+    Story,
+    cli_output,
+    observe,
+    serving,
+)
 from service.cli.demo_actors import DemoOptions as DemoOptions
 
 MODEL = "driftloop-demo"
@@ -233,6 +242,10 @@ def _timed_out(n: Narrator, story: Story, opts: DemoOptions) -> int:
         missing.append("a promotion")
     if "model.promoted" not in story.webhooks:
         missing.append("the model.promoted webhook")
+    for kind in sorted(story.episodes_opened):
+        event = OPENING_EVENT.get(kind)
+        if event and event not in story.webhooks:
+            missing.append(f"the {event} webhook")
     seen_not = ", ".join(missing) or "version 2 serving"
     text = f"the loop did not close within {opts.timeout:.0f} s; not seen: {seen_not}\n{_log_tail(opts)}"
     n.say("error", text, "red")

@@ -142,6 +142,9 @@ class Api:
             return False
 
 
+OPENING_EVENT = {"drift": "drift.detected", "performance": "performance.degraded"}
+
+
 @dataclass
 class Story:
     """What has been shown so far (each thing is told once)."""
@@ -151,16 +154,20 @@ class Story:
     jobs: dict[int, str] = field(default_factory=dict)
     webhooks: list[str] = field(default_factory=list)
     breach_run: int | None = None
+    episodes_opened: set[str] = field(default_factory=set)
     champion: str | None = "1"
     serving: str = "1"
     promoted_at: float | None = None
 
     @property
     def done(self) -> bool:
+        # every episode told in the terminal also arrives as its signed webhook before the story ends
+        opened = {OPENING_EVENT.get(kind) for kind in self.episodes_opened} - {None}
         return (
             self.champion not in (None, "1")
             and self.serving == self.champion
             and "model.promoted" in self.webhooks
+            and opened <= set(self.webhooks)
         )
 
 
@@ -192,6 +199,8 @@ def observe(api: Api, story: Story, say: Any) -> None:
         if story.episodes.get(ep["id"]) != ep["status"]:
             story.episodes[ep["id"]] = ep["status"]
             verb = "OPENED" if ep["status"] == "open" else "closed"
+            if ep["status"] == "open":
+                story.episodes_opened.add(ep["kind"])
             text = f"#{ep['id']} {ep['kind']} breach episode {verb} (first run #{ep['first_run_id']})"
             say("episode", text, "yellow" if ep["status"] == "open" else "green")
     for job in sorted(api.call("GET", "/v1/retrain/jobs"), key=lambda j: j["id"]):

@@ -43,6 +43,9 @@ def dashboard_data(
         "traffic": rollups,
         "estimation": estimation.estimation_data(engine, model_name=name, runs=plot_runs),
         "next_window": progress.next_window(engine, name=name, version=champ["version"], settings=settings),
+        "next_label_window": progress.next_window(
+            engine, name=name, version=champ["version"], settings=settings, kind="performance"
+        ),
         "versions": history.version_history(
             engine, model_name=name, champion=champ["version"], traffic=rollups
         ),

@@ -45,6 +45,7 @@ svg .realized { fill: #059669; } svg .realized.drift { fill: #b00020; }
 <h1>driftloop &middot; <span id="model-name">$model</span></h1>
 <section id="champion" data-version="$champion_version">$champion</section>
 $next_window
+$next_label_window
 <section id="automation">$automation</section>
 <h2>Open breach episodes</h2>
 <section id="open-episodes">$episodes</section>
@@ -83,6 +84,7 @@ def render_page(data: dict[str, Any], *, refresh_seconds: int, plot_runs: int) -
         traffic=render_traffic(data.get("traffic", [])),
         runs=_runs(data["runs"]),
         next_window=render_progress(data.get("next_window")),
+        next_label_window=render_progress(data.get("next_label_window"), "performance"),
         retrains=render_retrains(data.get("retrains", [])),
         versions=render_versions(data.get("versions", [])),
         data_href=f"/v1/dashboard/data?model={quote(data['model_name'], safe='')}",

@@ -1,9 +1,12 @@
-"""How far the champion's traffic is toward its next drift window: "601 / 1000 rows", or the time left.
+"""How far the champion's traffic is toward its next drift window ("601 / 1000 rows") and its labels
+toward the next performance window ("120 / 500 labeled rows"), or the time left.
 
 A row window is the N rows after the last checked block (monitor/chain.py), so the count starts after the
 newest scheduled row-block run's `last_seq` and stops at N: an index range read of at most N rows,
-whatever the size of the log. A time window is the current epoch-aligned bucket, checked at the first tick
-after it ends (and settles, monitor/settled.py); its rows are counted up to `ROW_CAP`.
+whatever the size of the log. A performance block is the N labeled rows after the last checked one in
+label arrival order (`feedback.seq`), counted up to N the way the monitor counts them. A time window is
+the current epoch-aligned bucket (labels by `received_at`), checked at the first tick after it ends (and
+settles, monitor/settled.py); its rows are counted up to `ROW_CAP`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sqlalchemy as sa
 
 from service.config import Settings
 from service.db.tables import DriftRun, utcnow
-from service.monitor.windows import P, row_block
+from service.monitor.windows import F, P, base_from, row_block, version_filter
 
 R = DriftRun.__table__  # type: ignore[attr-defined]
 RECENT_RUNS = 50  # the runs looked at for the newest checked block (as the monitor's cold start does)
@@ -26,11 +29,11 @@ ROW_CAP = 100_000  # a time bucket's rows are counted up to this
 SEQ_MAX = 2**63 - 1
 
 
-def _anchor(conn: sa.Connection, name: str, version: str, rows: int) -> int:
+def _anchor(conn: sa.Connection, name: str, version: str, rows: int, kind: str = "drift") -> int:
     """`seq` of the last row of the newest checked block of this size (0: none checked yet)."""
     stmt = (
         sa.select(R.c.window_key, R.c.summary)
-        .where(R.c.model_name == name, R.c.model_version == version, R.c.kind == "drift")
+        .where(R.c.model_name == name, R.c.model_version == version, R.c.kind == kind)
         .where(R.c.trigger == "schedule")
         .order_by(R.c.id.desc())
     )
@@ -40,7 +43,7 @@ def _anchor(conn: sa.Connection, name: str, version: str, rows: int) -> int:
             index, last = window.get("index"), window.get("last_seq")
             if window.get("mode") != "rows" or not isinstance(index, int) or not isinstance(last, int):
                 continue
-            if row_block("drift", name, version, rows, index).key == key:
+            if row_block(kind, name, version, rows, index).key == key:
                 return last
     return 0
 
@@ -71,26 +74,51 @@ def _count(conn: sa.Connection, rows: sa.Select[Any]) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(rows.subquery())).scalar_one())
 
 
+def labeled_range(
+    name: str, version: str, column: sa.ColumnElement[Any], lo: Any, hi: Any, *, cap: int
+) -> sa.Select[Any]:
+    """The version's labeled rows with lo < feedback.seq <= hi (`seq`) or lo <= received_at < hi, at
+    most `cap`: the rows the monitor counts for its next performance block (monitor/chain.py)."""
+    col = F.c.seq if column is F.c.seq else F.c.received_at
+    where = sa.and_(col > lo, col <= hi) if column is F.c.seq else sa.and_(col >= lo, col < hi)
+    stmt = (
+        sa.select(F.c.seq).select_from(base_from("performance")).where(version_filter(name, version), where)
+    )
+    return stmt.order_by(col).limit(cap)
+
+
 def next_window(
-    engine: sa.Engine, *, name: str, version: str | None, settings: Settings, now: datetime | None = None
+    engine: sa.Engine,
+    *,
+    name: str,
+    version: str | None,
+    settings: Settings,
+    now: datetime | None = None,
+    kind: str = "drift",
 ) -> dict[str, Any] | None:
-    """The champion's progress toward its next drift window (None without a champion)."""
+    """The champion's progress toward its next window of `kind` (drift: its predictions; performance:
+    its labeled predictions); None without a champion."""
     if version is None:
         return None
     now = now or utcnow()
+    drift = kind == "drift"
+    rows_in = index_range if drift else labeled_range
     with engine.connect() as conn:
         if settings.window_kind == "rows":
-            size = settings.window_rows
-            anchor = _anchor(conn, name, version, size)
-            rows = _count(conn, index_range(name, version, P.c.seq, anchor, SEQ_MAX, cap=size))
-            return {"mode": "rows", "model_version": version, "rows": rows, "size": size,
+            size = settings.window_rows if drift else settings.performance_window_rows
+            anchor = _anchor(conn, name, version, size, kind)
+            seq = P.c.seq if drift else F.c.seq
+            rows = _count(conn, rows_in(name, version, seq, anchor, SEQ_MAX, cap=size))
+            return {"kind": kind, "mode": "rows", "model_version": version, "rows": rows, "size": size,
                     "complete": rows >= size, "after_seq": anchor}  # fmt: skip
         seconds = settings.window_seconds
         index = math.floor(now.timestamp() / seconds)
         start = datetime.fromtimestamp(index * seconds, tz=UTC)
         end = start + timedelta(seconds=seconds)
-        rows = _count(conn, index_range(name, version, P.c.created_at, start, end, cap=ROW_CAP))
+        column = P.c.created_at if drift else F.c.received_at
+        rows = _count(conn, rows_in(name, version, column, start, end, cap=ROW_CAP))
     return {
+        "kind": kind,
         "mode": "time",
         "model_version": version,
         "start": start.isoformat(),
@@ -109,19 +137,22 @@ def _duration(seconds: float) -> str:
 
 
 def progress_text(progress: dict[str, Any] | None) -> str:
-    """One line: '601 / 1000 rows' or '12 min 05 s left (340 rows so far)'."""
+    """One line: '601 / 1000 rows', '120 / 500 labeled rows' or '12 min 05 s left (340 rows so far)'."""
     if progress is None:
         return "no champion loaded"
+    unit = "rows" if progress.get("kind", "drift") == "drift" else "labeled rows"
     if progress["mode"] == "rows":
-        text = f"{progress['rows']} / {progress['size']} rows"
+        text = f"{progress['rows']} / {progress['size']} {unit}"
         return text + " (complete: checked at the next tick)" if progress["complete"] else text
     more = "+" if progress["rows_capped"] else ""
-    return f"{_duration(progress['seconds_left'])} left ({progress['rows']}{more} rows so far)"
+    return f"{_duration(progress['seconds_left'])} left ({progress['rows']}{more} {unit} so far)"
 
 
-def render_progress(progress: dict[str, Any] | None) -> str:
+def render_progress(progress: dict[str, Any] | None, kind: str = "drift") -> str:
+    """The page's line for the next drift (id next-window) or performance (id next-label-window) window."""
+    ident, what = ("next-window", "drift") if kind == "drift" else ("next-label-window", "performance")
     if progress is None:
-        return '<p id="next-window" class="muted">Next window: no champion loaded.</p>'
+        return f'<p id="{ident}" class="muted">Next {what} window: no champion loaded.</p>'
     bar = ""
     if progress["mode"] == "rows":
         bar = (
@@ -129,7 +160,7 @@ def render_progress(progress: dict[str, Any] | None) -> str:
             "</progress>"
         )
     return (
-        f'<p id="next-window" data-mode="{progress["mode"]}" data-rows="{progress["rows"]}" '
-        f'data-size="{progress.get("size", "")}">Next drift window of version '
+        f'<p id="{ident}" data-mode="{progress["mode"]}" data-rows="{progress["rows"]}" '
+        f'data-size="{progress.get("size", "")}">Next {what} window of version '
         f"{escape(progress['model_version'])}: <strong>{escape(progress_text(progress))}</strong>{bar}</p>"
     )

@@ -82,6 +82,7 @@ def test_model_pages_show_their_own_model_and_unknown_is_404(client: TestClient,
     default = client.get("/v1/dashboard/data").json()
     assert a["model_name"] == default["model_name"] == fleet.a
     assert a["next_window"]["rows"] == 601 and a["next_window"]["size"] == 1000
+    assert (a["next_label_window"]["rows"], a["next_label_window"]["size"]) == (400, 500)
     b = client.get("/v1/dashboard/data", params={"model": fleet.b}).json()
     assert b["next_window"]["rows"] == 200 and [r["id"] for r in b["retrains"]] == [fleet.job_id]
     assert b["retrains"][0]["gate"] == "passed" and b["versions"][0]["version"] == "2"
@@ -91,6 +92,7 @@ def test_model_pages_show_their_own_model_and_unknown_is_404(client: TestClient,
     assert page.status_code == 200 and f'<span id="model-name">{fleet.c}</span>' in page.text
     html = client.get(model_href(fleet.a)).text
     assert "601 / 1000 rows" in html and 'class="retrain"' not in html and "No retrain yet" in html
+    assert "400 / 500 labeled rows" in html and 'id="next-label-window"' in html
 
     missing = client.get("/dashboard/models/nope")
     assert missing.status_code == 404 and 'id="unknown-model">nope<' in missing.text

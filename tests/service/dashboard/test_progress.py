@@ -62,3 +62,58 @@ def test_a_time_window_says_the_time_left_and_its_rows(database_url: str) -> Non
     assert found is not None and found["mode"] == "time" and found["rows"] == 45
     assert found["start"] == bucket.isoformat() and found["seconds_left"] == 15 * 60.0
     assert progress_text(found) == "15 min 00 s left (45 rows so far)"
+
+
+def test_labels_after_the_last_checked_performance_block_count_toward_the_next(
+    database_url: str, demo_estimator: Pipeline
+) -> None:
+    model, other = unique_model(), unique_model()
+    s = settings(database_url, model, performance_window_rows=200)
+    engine = make_engine(database_url)
+    add_reference(engine, model)
+    log_traffic(engine, demo_estimator, n_rows=300, offset=0, model=model)  # unlabeled: not counted
+    log_traffic(engine, demo_estimator, n_rows=530, offset=300, model=model, labeled=True)
+    log_traffic(engine, demo_estimator, n_rows=90, offset=0, model=other, labeled=True)
+    log_traffic(engine, demo_estimator, n_rows=40, offset=0, model=model, version="2", labeled=True)
+    assert next_window(engine, name=model, version=None, settings=s, kind="performance") is None
+    before = next_window(engine, name=model, version="1", settings=s, kind="performance")
+    assert before is not None and before["rows"] == 200 and before["complete"] and before["after_seq"] == 0
+    runs = Monitor(s, engine, champion_version=lambda _: "1").run_due("performance")
+    assert [r.n_rows for r in runs] == [200, 200]
+    found = next_window(engine, name=model, version="1", settings=s, kind="performance")
+    assert found is not None
+    assert (found["kind"], found["mode"], found["rows"], found["size"]) == ("performance", "rows", 130, 200)
+    with engine.connect() as conn:  # counted after the last label of the second block (label order)
+        second_last = conn.execute(
+            sa.text("SELECT f.seq FROM feedback f JOIN predictions p ON p.id = f.prediction_id "
+                    "WHERE p.model_name = :m AND p.model_version = '1' ORDER BY f.seq LIMIT 1 OFFSET 399"),
+            {"m": model},
+        ).scalar_one()  # fmt: skip
+    assert found["after_seq"] == second_last
+    assert progress_text(found) == "130 / 200 labeled rows"
+    html = render_progress(found, "performance")
+    assert 'id="next-label-window"' in html and "Next performance window of version 1" in html
+    assert 'value="130"' in html and "130 / 200 labeled rows" in html
+    drift = next_window(engine, name=model, version="1", settings=s)  # the drift line is unchanged
+    assert drift is not None and drift["rows"] == 830 and progress_text(drift) == "830 / 1000 rows"
+    default = next_window(engine, name=model, version="1", settings=settings(database_url, model),
+                          kind="performance")  # fmt: skip
+    assert default is not None and (default["rows"], default["size"]) == (500, 500)  # no 500-block yet
+
+
+def test_a_time_window_counts_the_labels_received_in_its_bucket(database_url: str) -> None:
+    model = unique_model()
+    s = settings(database_url, model, window_kind="time", window_seconds=3600.0)
+    engine = make_engine(database_url)
+    now = datetime(2026, 3, 1, 10, 45, tzinfo=UTC)
+    bucket = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    rows = [prediction_row(model, bucket - timedelta(hours=2, minutes=i), {"x": 1.0}) for i in range(30)]
+    # labels arrive in this bucket for predictions of earlier ones; 5 arrived in the bucket before
+    labels = {r["id"]: (1, bucket + timedelta(minutes=i)) for i, r in enumerate(rows[:25])}
+    labels |= {r["id"]: (0, bucket - timedelta(minutes=1)) for r in rows[25:]}
+    insert(engine, rows, labels=labels)
+    found = next_window(engine, name=model, version="1", settings=s, now=now, kind="performance")
+    assert found is not None and found["mode"] == "time" and found["rows"] == 25
+    assert progress_text(found) == "15 min 00 s left (25 labeled rows so far)"
+    drift = next_window(engine, name=model, version="1", settings=s, now=now)
+    assert drift is not None and drift["rows"] == 0  # the predictions were made two hours before

@@ -50,7 +50,17 @@ def _db(url: str) -> dict[str, dict[str, Any]]:
             after = conn.execute(
                 sa.text("SELECT count(*) FROM predictions WHERE model_name = :m AND seq > :hi"), span
             ).scalar_one()
-            out[name] = {"run": run.id, "rows": run.n_rows, "labeled": labeled, "after": after}
+            labels = conn.execute(
+                sa.text("SELECT count(*) FROM predictions p JOIN feedback f ON f.prediction_id = p.id "
+                        "WHERE p.model_name = :m"), span
+            ).scalar_one()  # fmt: skip
+            out[name] = {
+                "run": run.id,
+                "rows": run.n_rows,
+                "labeled": labeled,
+                "after": after,
+                "labels": labels,
+            }
         for name, count in conn.execute(
             sa.text("SELECT model_name, count(*) FROM episodes WHERE status = 'open' GROUP BY model_name")
         ):
@@ -112,6 +122,10 @@ def test_overview_links_to_each_model_page_with_the_numbers_of_the_database(
     assert page.locator("#next-window").get_attribute("data-rows") == str(db[fleet.a]["after"]) == "601"
     assert "601 / 1000 rows" in page.inner_text("#next-window")
     assert page.locator("#next-window progress").get_attribute("value") == "601"
+    # the seed checked performance blocks of 200; the page's settings cut blocks of 500: none checked yet
+    labels = page.locator("#next-label-window")
+    assert labels.get_attribute("data-rows") == str(db[fleet.a]["labels"]) == "400"
+    assert "400 / 500 labeled rows" in labels.inner_text()
     assert "No retrain yet" in page.inner_text("#retrain-history")
 
     page.goto(base + "/")

@@ -57,6 +57,16 @@ def _registry() -> Registry:
     return make_registry(get_settings())
 
 
+def _check_models_file() -> None:
+    """A bad DRIFTLOOP_MODELS / models file: exit 2 naming the model and key, before any work."""
+    from service.model_settings import ModelsFileError, load_models
+
+    try:
+        load_models(get_settings())
+    except ModelsFileError as exc:
+        _fail(str(exc))
+
+
 def _check_metric_setting() -> None:
     """A watched metric that does not fit the champion's task: exit 2 naming the setting, before serving."""
     from service.monitor.tasks import metric_setting_error
@@ -176,12 +186,8 @@ def serve(
     import uvicorn
 
     from service.db.engine import DatabaseNotMigrated, ensure_migrated, get_engine
-    from service.model_settings import ModelsFileError, load_models
 
-    try:
-        load_models(get_settings())  # a bad models file: exit 2 naming the key, before any work
-    except ModelsFileError as exc:
-        _fail(str(exc))
+    _check_models_file()
     _check_metric_setting()
     try:
         ensure_migrated(get_engine())
@@ -217,6 +223,7 @@ def scheduler_command() -> None:
     from service.scheduler import run_scheduler_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_models_file()
     _check_metric_setting()
     try:
         run_scheduler_forever(get_settings())

@@ -170,16 +170,19 @@ def test_domain_classifier_needs_the_auc_margin_not_only_significance() -> None:
 
 @pytest.mark.slow
 def test_negligible_shift_null_rate_over_20_trials() -> None:
+    """Over 20 redrawn 200k vs 200k pairs: dataset drift at most once (5%), and no feature ever flagged."""
     rng = np.random.default_rng(15)
-    alarms = sum(
+    results = [
         run_check(
             ReferenceProfile.fit(shifted(rng, 200_000, 0.0)),
             shifted(rng, 200_000, 0.02),
             options=CheckOptions(seed=t),
-        ).dataset_drift
+        )
         for t in range(20)
-    )
-    assert alarms <= 1  # at most 5%
+    ]
+    assert sum(r.dataset_drift for r in results) <= 1  # at most 5%
+    assert [f for r in results for f in r.drifted_features] == []
+    assert all(r.multivariate is not None and r.multivariate.threshold == 0.55 for r in results)
 
 
 ZIPF = 1.0 / np.arange(1, 501)
@@ -248,3 +251,18 @@ def test_missing_value_null_rate_at_most_alpha(n: int, rate_ref: float) -> None:
         summary = missing_summary(fp.edges, rng, n, rate_ref)
         breaches += compare_summaries(profile, {"x": summary}, n).features[0].missing_is_drift
     assert breaches / 200 <= 0.01
+
+
+@pytest.mark.parametrize("n", [2_000, 20_000])
+def test_missing_value_surge_is_flagged_in_every_one_of_20_trials(n: int) -> None:
+    """1% -> 30% missing, reference and window redrawn 20 times: flagged (data_quality) every time."""
+    rng = np.random.default_rng(30 + n)
+    base = ReferenceProfile.fit({"x": rng.normal(size=1000)}).features["x"]
+    statuses = []
+    for _ in range(20):
+        ref_missing = int(rng.binomial(20_000, 0.01))
+        fp = replace(base, n=20_000 - ref_missing, n_missing=ref_missing)
+        profile = ReferenceProfile(n_rows=20_000, features={"x": fp})
+        found = compare_summaries(profile, {"x": missing_summary(fp.edges, rng, n, 0.30)}, n).features[0]
+        statuses.append((found.missing_is_drift, found.status, found.is_drift))
+    assert statuses == [(True, "data_quality", False)] * 20

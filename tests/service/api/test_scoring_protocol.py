@@ -13,11 +13,13 @@ import mlflow
 import pandas as pd
 import pytest
 import requests
+import sqlalchemy as sa
 from mlflow.pyfunc.scoring_server import parse_csv_input
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 
 from service.api.schemas.invocations import parse_csv
 from service.config import Settings
+from service.db.engine import make_engine
 from tests.browser.server import serve
 from tests.service.api.test_invocations import count
 from tests.support.core import DEMO_COLUMNS, FEATURES, FakeRegistry, sample_records
@@ -99,28 +101,47 @@ def test_mlflow_client_scores_every_json_shape(
     assert count(url, "invocations") - before == 40 * len(payloads) + 1 + 40
 
 
-def test_csv_and_parquet_bodies_score_like_json(live: tuple[str, str], fake_registry: FakeRegistry) -> None:
-    base, url = live
-    before = count(url, "invocations")
-    records = sample_records(4, seed=5)
+def _logged(url: str, model: str) -> int:
+    """The model's rows logged through the MLflow scoring route."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM predictions WHERE endpoint = 'invocations' AND model_name = :m"),
+            {"m": model},
+        ).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+@pytest.mark.parametrize("model", ["demo", "churn"])
+def test_csv_and_parquet_bodies_score_like_json(
+    two_models: tuple[str, str, dict[str, Any]], model: str
+) -> None:
+    """`/invocations` (the default model) and `/models/churn/invocations`: CSV and Parquet bodies, the
+    rows logged under the model that scored them."""
+    base, url, estimators = two_models
+    route = f"{base}/invocations" if model == "demo" else f"{base}/models/{model}/invocations"
+    other_model = "churn" if model == "demo" else "demo"
+    before, other_before = _logged(url, model), _logged(url, other_model)
+    records = sample_records(40, seed=5)
     frame = pd.DataFrame(records, columns=list(FEATURES))
-    expected = fake_registry.estimators["1"].predict(frame).tolist()
+    expected = estimators[model].predict(frame).tolist()
+    assert expected != estimators[other_model].predict(frame).tolist()  # the answer shows which scored
     shuffled = frame[list(reversed(FEATURES))]  # the header row names the columns, in any order
     for content_type in ("text/csv", "text/csv; charset=utf-8"):
-        r = requests.post(
-            f"{base}/invocations", data=shuffled.to_csv(index=False), headers={"Content-Type": content_type}
-        )
+        r = requests.post(route, data=shuffled.to_csv(index=False), headers={"Content-Type": content_type})
         assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
         assert r.json() == {"predictions": expected}
     parquet = io.BytesIO()
     frame.to_parquet(parquet)
     r = requests.post(
-        f"{base}/invocations",
-        data=parquet.getvalue(),
-        headers={"Content-Type": "application/vnd.apache.parquet"},
+        route, data=parquet.getvalue(), headers={"Content-Type": "application/vnd.apache.parquet"}
     )
     assert r.status_code == 200 and r.json() == {"predictions": expected}, r.text
-    assert count(url, "invocations") - before == 4 * 3
+    body = {"dataframe_records": records, "params": {"threshold": 0.5}}
+    r = requests.post(route, json=body)  # params in a JSON body, as MLflow's sklearn flavor: ignored
+    assert r.status_code == 200 and r.json() == {"predictions": expected}, r.text
+    assert (_logged(url, model) - before, _logged(url, other_model)) == (40 * 4, other_before)
 
 
 def test_bad_csv_and_content_types_are_4xx_and_not_logged(live: tuple[str, str]) -> None:

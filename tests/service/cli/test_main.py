@@ -38,13 +38,14 @@ def test_serve_refuses_an_unmigrated_database(data_dir: Path) -> None:
     assert "driftloop db upgrade" in result.output
 
 
-def test_serve_refuses_a_bad_models_file_naming_the_key(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["scheduler"]])
+def test_serve_and_scheduler_refuse_a_bad_models_file_naming_the_key(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
     (data_dir / "models.toml").write_text("[models.fraud]\nbreach_k = 2\nbrech_m = 3\n")
     monkeypatch.setenv("DRIFTLOOP_MODELS_FILE", str(data_dir / "models.toml"))
     get_settings.cache_clear()
-    result = runner.invoke(app, ["serve", "--port", "1"])
+    result = runner.invoke(app, command)
     assert result.exit_code == 2
     assert "[models.fraud] unknown key 'brech_m' (did you mean 'breach_m'?)" in result.output
 

@@ -38,3 +38,20 @@ def test_serve_exports_its_listening_address(monkeypatch: pytest.MonkeyPatch, tm
         os.environ.pop("DRIFTLOOP_HOST", None)
         os.environ.pop("DRIFTLOOP_PORT", None)
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("args", "port"), [([], "8000"), (["PORT=9123"], "9123")])
+def test_make_run_serves_on_the_port_it_is_given(args: list[str], port: str) -> None:
+    """`make run` passes PORT to `driftloop serve --port` (the test above: --port reaches uvicorn)."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    make = shutil.which("make")
+    assert make is not None, "make is missing"
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "MAKEFLAGS")}
+    out = subprocess.run([make, "-n", "-C", str(root), "run", *args], capture_output=True, text=True,
+                         env=env, check=True).stdout  # fmt: skip
+    serve = [line for line in out.splitlines() if "driftloop serve" in line]
+    assert len(serve) == 1, out
+    assert serve[0].split()[-2:] == ["--port", port]

@@ -33,6 +33,34 @@ def quantile_edges(sorted_values: FloatArray, n_bins: int) -> FloatArray:
     return np.unique(sorted_values[ranks])
 
 
+def sampled_edges(values: FloatArray, n_bins: int, per_bin: int) -> tuple[FloatArray, bool]:
+    """Quantile edges of unsorted ``values`` from a sorted random sample of ``per_bin * n_bins`` of them,
+    with the exact minimum and maximum as the outer edges; ``(edges, True)`` when the sample has more than
+    ``n_bins`` distinct values. Sorting a million values costs ~60 ms per column (most of a reference fit);
+    the sample costs ~5 ms, and the cell counts stay exact because they are counted on all values.
+
+    A sample with at most ``n_bins`` distinct values returns ``(empty, False)``: a discrete column then gets
+    every atom its own cell only from the full sort.
+
+    Examples
+    --------
+    >>> values = np.random.default_rng(0).normal(size=100_000)
+    >>> edges, ok = sampled_edges(values, 10, 64)
+    >>> ok, edges.size, bool(edges[0] == values.min()), bool(edges[-1] == values.max())
+    (True, 11, True, True)
+    >>> sampled_edges(np.arange(100_000.0) % 7, 10, 64)[1]  # discrete: the caller sorts it all
+    False
+    """
+    rng = np.random.default_rng(values.size)  # reproducible: the same reference gives the same edges
+    sample = np.sort(values[rng.integers(0, values.size, per_bin * n_bins)])
+    distinct = np.count_nonzero(np.diff(sample)) + 1
+    if distinct <= n_bins:
+        return np.empty(0, dtype=np.float64), False
+    inner = quantile_edges(sample, n_bins)[1:-1]
+    low, high = float(values.min()), float(values.max())
+    return np.unique(np.concatenate(([low], inner, [high]))), True
+
+
 def counts_of_sorted(edges: FloatArray, sorted_values: FloatArray) -> IntArray:
     """Cell counts of already sorted values (how the reference is binned at fit time).
 

@@ -59,3 +59,25 @@ def test_group_bounds_give_equal_reference_mass() -> None:
     assert groups.size == 10
     assert groups.sum() == 10_000
     assert np.all(np.abs(groups - 1000) <= 10)
+
+
+@pytest.mark.parametrize("name", list(GENERATORS))
+def test_a_large_reference_takes_edges_from_a_sample_and_counts_every_value(name: str) -> None:
+    from detectors.profile import EDGE_SAMPLE_PER_BIN, SAMPLED_EDGES_FACTOR, FeatureProfile
+
+    n_bins = 100
+    n = SAMPLED_EDGES_FACTOR * EDGE_SAMPLE_PER_BIN * n_bins + 1
+    values = GENERATORS[name](np.random.default_rng(3), n)
+    fp = FeatureProfile.fit_numeric("x", values, n_bins)
+    exact = quantile_edges(np.sort(values), n_bins)
+    assert np.array_equal(fp.counts, reference_cells(fp.edges, values))  # counts are exact on any edges
+    assert (fp.minimum, fp.maximum) == (values.min(), values.max())
+    if name == "integers":  # at most n_bins atoms: the full sort, every atom its own cell
+        assert np.array_equal(fp.edges, exact)
+        return
+    assert not np.array_equal(fp.edges, exact)  # the sampled path was taken
+    # each open cell holds about 1 / n_bins of the reference: within +-50% of it, never an empty half
+    open_cells = fp.counts[2:-2:2] / n
+    assert open_cells.max() < 1.5 / n_bins and open_cells.min() > 0.5 / n_bins
+    if name == "mixed_atoms":  # a heavy atom stays an edge of its own cell
+        assert 0.0 in fp.edges and fp.counts[2 * int(np.flatnonzero(fp.edges == 0.0)[0]) + 1] > 0.25 * n

@@ -32,7 +32,8 @@ figure { margin: 0; } figcaption { font-weight: 600; }
 .tick { font-size: 10px; fill: #666; }
 .threshold { fill: none; stroke: #d97706; stroke-dasharray: 5 4; stroke-width: 1.5; }
 .series { fill: none; stroke: #2563eb; stroke-width: 1.2; }
-svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; }
+svg .point { fill: #2563eb; } svg .point.drift { fill: #b00020; } svg .point.quality { fill: #d97706; }
+.quality { color: #b45309; font-weight: 600; }
 .muted { color: #777; }
 svg .bar { fill: #2563eb; }
 .band { fill: #2563eb; fill-opacity: 0.15; stroke: none; }
@@ -119,9 +120,14 @@ def _episodes(episodes: list[dict[str, Any]]) -> str:
 
 def _figure(name: str, points: list[dict[str, Any]]) -> str:
     method = escape(points[-1]["method"]) if points else ""
+    quality = (
+        ' <span class="quality data-quality-badge">missing values surged</span>'
+        if points and points[-1].get("status") == "data_quality"
+        else ""
+    )
     return (
         f'<figure class="feature" data-feature="{escape(name)}"><figcaption>{escape(name)} '
-        f'<span class="muted">{method}</span></figcaption>{feature_svg(name, points)}</figure>'
+        f'<span class="muted">{method}</span>{quality}</figcaption>{feature_svg(name, points)}</figure>'
     )
 
 
@@ -168,10 +174,16 @@ def _runs(runs: list[dict[str, Any]]) -> str:
     rows = []
     for r in runs:
         share = "" if r["drift_share"] is None else f"{r['drift_share']:.2f}"
+        dq = r.get("data_quality_features") or []
+        quality = (
+            f' <span class="quality data-quality">+ data quality: {escape(", ".join(dq))}</span>'
+            if dq
+            else ""
+        )
         rows.append(
             f'<tr class="run" data-run-id="{r["id"]}"><td>{r["id"]}</td><td>{escape(r["kind"])}</td>'
             f"<td>{escape(r['model_version'])}</td><td>{escape(r['window_end'])}</td><td>{r['n_rows']}</td>"
-            f'<td class="status-{escape(r["status"])}">{escape(r["status"])}</td><td>{share}</td>'
+            f'<td class="status-{escape(r["status"])}">{escape(r["status"])}{quality}</td><td>{share}</td>'
             f"<td>{'yes' if r['is_breach'] else ''}</td>"
             f'<td><a class="run-json" href="/v1/drift/runs/{r["id"]}">JSON</a> &middot; '
             f'<a class="run-report" href="/v1/drift/runs/{r["id"]}/report.html">report</a></td></tr>'

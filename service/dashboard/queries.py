@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
@@ -72,6 +73,10 @@ def latest_runs(engine: sa.Engine, *, model_name: str, limit: int = 20) -> list[
             "drift_share": _finite(r.drift_share),
             "is_breach": r.is_breach,
             "duration_ms": _finite(r.duration_ms),
+            # features whose missing rate surged (a data-quality breach beside the run's drift status)
+            "data_quality_features": orjson.loads(r.summary).get("data_quality_features") or []
+            if r.kind == "drift"
+            else [],
         }
         for r in runs
     ]

@@ -108,8 +108,9 @@ def _x_label(px: float, py: float, t: float, anchor: str) -> str:
 
 
 def _point(px: float, py: float, p: dict[str, Any], key: str) -> str:
-    cls = "point drift" if p["is_drift"] else "point"
-    radius = 5 if p["is_drift"] else 3.5
+    quality = p.get("status") == "data_quality"  # a missing-value surge: flagged, though not drift
+    cls = "point drift" if p["is_drift"] else "point quality" if quality else "point"
+    radius = 5 if p["is_drift"] or quality else 3.5
     tip = (
         f"run {p['run_id']} (v{p['model_version']}) {p['window_end']}\n"
         f"{p['method']}: {key}={p[key]:.4g}, threshold={_fmt(p.get('threshold'))}, {p['status']}"
@@ -117,7 +118,8 @@ def _point(px: float, py: float, p: dict[str, Any], key: str) -> str:
     return (
         f'<a href="/v1/drift/runs/{p["run_id"]}/report.html">'
         f'<circle class="{cls}" data-run-id="{p["run_id"]}" data-value="{p[key]}" '
-        f'data-drift="{str(p["is_drift"]).lower()}" cx="{px:.1f}" cy="{py:.1f}" r="{radius}">'
+        f'data-drift="{str(p["is_drift"]).lower()}" data-status="{escape(str(p.get("status", "")))}" '
+        f'cx="{px:.1f}" cy="{py:.1f}" r="{radius}">'
         f"<title>{escape(tip)}</title></circle></a>"
     )
 

@@ -17,6 +17,7 @@ import numpy as np
 from detectors.check import CheckOptions, classifier_vs_profile, compare_summaries
 from detectors.columns import as_float
 from detectors.importance import DriftRootCause, ModelImportance, rank_drift
+from detectors.missing import MIN_EFFECT as MISSING_MIN_EFFECT
 from detectors.profile import FeatureProfile, ReferenceProfile, fit_feature
 from detectors.results import DatasetDriftResult, MultivariateResult
 from service.config import Settings
@@ -162,6 +163,22 @@ def outcome(
         "dataset_drift": result.dataset_drift,
         "prediction_drift": result.prediction_drift,
         "drifted": detail_features,
+        # missing-value breaches (status data_quality): a receiver sees which feature and why, not only text
+        "data_quality": [
+            {
+                "feature": f.name,
+                "missing_rate_ref": f.missing_rate_ref,
+                "missing_rate_cur": f.missing_rate_cur,
+                "test": "missing rate, one-sided two-proportion",
+                "p_val": finite(f.missing_p_val),
+                "alpha": f.missing_threshold,
+                "effect_size": finite(f.missing_effect_size),
+                "min_effect": MISSING_MIN_EFFECT,
+                "reason": f.reason,
+            }
+            for f in result.features
+            if f.missing_is_drift
+        ],
     }
     summary = {
         "root_cause": cause.to_dict() if cause is not None else None,

@@ -98,6 +98,7 @@ def test_a_missing_value_surge_is_stored_alerted_and_shown(
     with TestClient(create_app(app_settings, loader=(registry.resolve, registry.fetch))) as client:
         doc = client.get("/v1/dashboard/data").json()
         html = client.get(f"/dashboard/models/{model}").text
+        page = client.get(f"/v1/drift/runs/{runs[-1].id}/report.html").text
     latest = {r["id"]: r for r in doc["runs"]}
     assert latest[runs[-1].id]["data_quality_features"] == ["income"]
     assert latest[clean.id]["data_quality_features"] == []
@@ -113,4 +114,15 @@ def test_a_missing_value_surge_is_stored_alerted_and_shown(
     other = re.search(r'<figure class="feature" data-feature="age">.*?</figure>', html, flags=re.S)
     assert other is not None and "missing values surged" not in other.group(0)
     assert 'class="point quality"' not in other.group(0)
+
+    # the run's HTML report leads with driftloop's decision, the breach named, before Evidently's panels
+    lead, panels = page.index('id="driftloop-verdict"'), page.index('<div id="root_metric')
+    assert page.index("<body>") < lead < panels
+    verdict = page[lead:panels]
+    assert "missing-value breach in income" in verdict
+    income_row = re.search(r"<tr><td>income</td>.*?</tr>", verdict)
+    assert income_row is not None
+    assert "<td><code>data_quality</code></td><td>missing values rose from 0.0% to 33.4%" in income_row.group(
+        0
+    )
     engine.dispose()

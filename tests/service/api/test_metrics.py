@@ -60,3 +60,14 @@ def test_every_driftloop_series_carries_a_model_label(
     unknown = _value(samples, "driftloop_requests_total", model="", endpoint="predict", status="404")
     assert unknown is not None and unknown >= 1
     assert _value(samples, "driftloop_requests_total", model="", endpoint="feedback") is not None
+
+
+def test_every_metric_driftloop_defines_is_labelled_by_model() -> None:
+    """Also the series no request above touched (the scheduled export's): `model` is declared on each."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    import service.metrics as metrics
+
+    defined = {n: m for n, m in vars(metrics).items() if isinstance(m, MetricWrapperBase)}
+    assert {"REQUESTS", "PREDICTIONS", "CHAMPION", "EXPORTED_ROWS", "EXPORT_FAILURES"} <= set(defined)
+    assert {n: m._labelnames for n, m in defined.items() if "model" not in m._labelnames} == {}

@@ -1,4 +1,5 @@
-"""Recovery never touches a live job; a job it closed never promotes (real `mlflow server`)."""
+"""Recovery never touches a live job; a job it closed never promotes and is never rewritten (real
+`mlflow server`)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,37 @@ def test_the_heartbeat_renews_a_job_in_flight_and_stops_when_it_ends(database_ur
     with Heartbeat(engine, job.id, interval=0.05) as beat:
         time.sleep(0.3)
     assert beat.lost  # a job no longer in flight is not renewed
+
+
+def test_a_job_recovery_closed_is_never_rewritten_by_its_late_worker(
+    database_url_slow_pg: str, server: Registry, template: ModelVersionInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frozen worker wakes up after recovery failed its job and reaches its own end (here a rejection,
+    which needs no intent): the end is a compare-and-set on `running`, so the recorded failure stands
+    with its one `retrain.failed`, and no `model.rejected` follows it."""
+    url = database_url_slow_pg
+    engine = make_engine(url)
+    name = unique("rewrite")
+    seed_champion(server, template, name)
+    log_labeled(engine, name, 300)
+    job = submit(engine, model_name=name, trigger="manual", reason="late worker").job  # not forced
+    settings = job_settings(url, name, retrain_margin=1.0)  # no challenger beats the champion by 1.0
+    recovered: list[int] = []
+
+    def frozen_then_recovered() -> None:
+        with Session(engine) as session:
+            row = session.get(RetrainJob, job.id)
+            assert row is not None
+            row.heartbeat_at = utcnow() - timedelta(hours=1)
+            session.add(row)
+            session.commit()
+        recovered.append(worker.fail_stale(engine, settings=settings, registry=server, model_name=name))
+
+    _on_challenger_alias(monkeypatch, server, frozen_then_recovered)
+    done = worker.run_next(engine, settings=settings, registry=server)
+    assert recovered == [1]
+    assert done is not None and done.id == job.id
+    row = job_row(engine, job.id)
+    assert (row.status, row.active_key) == ("failed", None) and "worker stopped" in (row.error or "")
+    assert Counter(e.type for e in events_of(engine, name)) == {"retrain.started": 1, "retrain.failed": 1}
+    assert aliases(server, name)["champion"] == "2"

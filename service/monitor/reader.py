@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,73 @@ def stream(engine: sa.Engine, stmt: sa.Select[Any], chunk_rows: int = CHUNK_ROWS
             result.close()
 
 
+# PostgreSQL reads a drift window with COPY and no ORDER BY (monitor/bulk_read.py); False: always in
+# window order (the bench's anchor, and the way every other backend reads)
+BULK_READ = True
+
+
+@dataclass
+class Reading:
+    """A drift window's summaries being built, chunk by chunk in window order: chunks of `chunk_rows`
+    consecutive rows, so that float sums and category order are the same however the rows were read."""
+
+    features: dict[str, FeatureProfile]
+    prediction: FeatureProfile | None
+    expected_rows: int
+    keep: int
+    picks: np.ndarray
+    schema: pa.Schema
+    data: WindowData
+
+    @classmethod
+    def start(
+        cls,
+        features: dict[str, FeatureProfile],
+        prediction: FeatureProfile | None,
+        *,
+        expected_rows: int,
+        keep_values_up_to: int,
+        sample_rows: int,
+        seed: int,
+    ) -> Reading:
+        picks = np.sort(
+            np.random.default_rng(seed + 1).choice(
+                expected_rows, min(sample_rows, expected_rows), replace=False
+            )
+        )
+        return cls(
+            features,
+            prediction,
+            expected_rows,
+            keep_values_up_to if expected_rows <= keep_values_up_to else 0,
+            picks,
+            pa.schema([(n, pa.float64()) for n, fp in features.items() if fp.kind == "numeric"]),
+            WindowData(sample={name: [] for name in features}),
+        )
+
+    def add(self, chunk: list[str] | pa.Table, output_texts: list[str]) -> None:
+        """The next chunk: its features' JSON texts, or a table of them parsed as `arrow_table` does."""
+        data, keep = self.data, self.keep
+        start = data.n_rows
+        lo, hi = np.searchsorted(self.picks, [start, start + len(output_texts)])
+        local = (self.picks[lo:hi] - start).tolist()
+        table = chunk if isinstance(chunk, pa.Table) else arrow_table(chunk, self.schema)
+        if table is not None:
+            _summarize_arrow(data, table, self.features, keep, local)
+        else:
+            _summarize_python(data, parse_json_column(chunk), self.features, keep, local)
+        prediction = self.prediction
+        if prediction is not None:
+            outputs = parse_json_column(output_texts)
+            summary: Summary
+            if prediction.kind == "numeric":
+                summary = summarize_numeric(prediction, numeric_values(outputs), keep)
+            else:
+                summary = summarize_category_values(outputs)[1]
+            data.summaries[prediction.name] = merge(data.summaries.get(prediction.name), summary)
+        data.n_rows += len(output_texts)
+
+
 def read_drift_window(
     engine: sa.Engine,
     window: Window,
@@ -122,34 +190,35 @@ def read_drift_window(
     chunk_rows: int = CHUNK_ROWS,
 ) -> WindowData:
     """One pass over the window: summaries of every profiled feature (and of the output), plus a uniform
-    sample of `sample_rows` rows (positions drawn up front from the expected row count)."""
-    keep = keep_values_up_to if expected_rows <= keep_values_up_to else 0
-    picks = np.sort(
-        np.random.default_rng(seed + 1).choice(expected_rows, min(sample_rows, expected_rows), replace=False)
-    )
-    data = WindowData(sample={name: [] for name in features})
-    schema = pa.schema([(n, pa.float64()) for n, fp in features.items() if fp.kind == "numeric"])
+    sample of `sample_rows` rows (positions in window order, drawn up front from the expected row count).
+    The same result on every path (PostgreSQL's unordered COPY or the ordered cursor)."""
+
+    reading = partial(
+        Reading.start, features, prediction, expected_rows=expected_rows,
+        keep_values_up_to=keep_values_up_to, sample_rows=sample_rows, seed=seed,
+    )  # fmt: skip
+    if BULK_READ and engine.dialect.name == "postgresql" and expected_rows > 0:
+        from service.monitor.bulk_read import read_unordered
+
+        bulk = reading()
+        if read_unordered(engine, window, bulk, chunk_rows):
+            return bulk.data
+    ordered = reading()  # (or again: the window did not hold the rows it was counted with)
+    read_ordered(engine, window, ordered, chunk_rows)
+    return ordered.data
+
+
+def read_ordered(
+    engine: sa.Engine,
+    window: Window,
+    reading: Reading,
+    chunk_rows: int,
+    where: sa.ColumnElement[bool] | None = None,
+) -> None:
+    """The window's rows (those matching `where`, when given) in window order through a cursor."""
     stmt = select_window(window, [P.c.features, P.c.output])
-    for chunk in stream(engine, stmt, chunk_rows):
-        start = data.n_rows
-        lo, hi = np.searchsorted(picks, [start, start + len(chunk)])
-        local = (picks[lo:hi] - start).tolist()
-        texts = [r[0] for r in chunk]
-        table = arrow_table(texts, schema)
-        if table is not None:
-            _summarize_arrow(data, table, features, keep, local)
-        else:
-            _summarize_python(data, parse_json_column(texts), features, keep, local)
-        if prediction is not None:
-            outputs = parse_json_column([r[1] for r in chunk])
-            summary: Summary
-            if prediction.kind == "numeric":
-                summary = summarize_numeric(prediction, numeric_values(outputs), keep)
-            else:
-                summary = summarize_category_values(outputs)[1]
-            data.summaries[prediction.name] = merge(data.summaries.get(prediction.name), summary)
-        data.n_rows += len(chunk)
-    return data
+    for chunk in stream(engine, stmt if where is None else stmt.where(where), chunk_rows):
+        reading.add([r[0] for r in chunk], [r[1] for r in chunk])
 
 
 def arrow_table(texts: list[str], numeric: pa.Schema) -> pa.Table | None:
@@ -181,7 +250,7 @@ def _summarize_arrow(
             counts = pc.value_counts(column).to_pylist()
             present = {c["values"]: c["counts"] for c in counts if c["values"] is not None}
             summary = CategoricalSummary(sum(present.values()), column.null_count, present)
-            data.sample[name].extend(column.take(local).to_pylist())
+            data.sample[name].extend(column.take(pa.array(local, pa.int64())).to_pylist())
         data.summaries[name] = merge(data.summaries.get(name), summary)
 
 

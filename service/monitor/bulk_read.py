@@ -81,16 +81,17 @@ def read_unordered(engine: sa.Engine, window: Window, reading: Reading, chunk_ro
         where = np.searchsorted(starts, seqs, side="right") - 1
         if seqs.size and where.min() < 0:
             return False
-        for k in np.unique(where).tolist():
+        in_order = bool(np.all(seqs[1:] > seqs[:-1]))  # as the scan mostly reads: slices, no copies
+        for k, first, count in zip(*np.unique(where, return_index=True, return_counts=True), strict=True):
             chunk = chunks[k]
-            rows = np.flatnonzero(where == k)
-            chunk.rows += len(rows)
+            chunk.rows += int(count)
             if chunk.rows > chunk.size:
                 return False
             if table is None:
                 chunk.ordered, chunk.parts = True, []
             elif not chunk.ordered:
-                part = table.take(rows)
+                rows = np.arange(first, first + count) if in_order else np.flatnonzero(where == k)
+                part = table.slice(first, count) if in_order else table.take(rows)
                 features = pa.Table.from_struct_array(part.column("f"))
                 chunk.parts.append((features, seqs[rows], part.column("o")))
         while done < len(chunks) and chunks[done].rows == chunks[done].size:
@@ -137,9 +138,11 @@ def finish(
         read_ordered(engine, window, reading, chunk_rows, where)
         return
     seqs = np.concatenate([p[1] for p in chunk.parts])
-    order = pa.array(np.argsort(seqs, kind="stable"))
     outputs = pa.chunked_array([c for p in chunk.parts for c in p[2].chunks], pa.string())
-    reading.add(table.take(order), outputs.take(order).to_pylist())
+    if not np.all(seqs[1:] > seqs[:-1]):
+        order = pa.array(np.argsort(seqs, kind="stable"))
+        table, outputs = table.take(order), outputs.take(order)
+    reading.add(table, outputs)
 
 
 def concat(tables: list[pa.Table]) -> pa.Table | None:

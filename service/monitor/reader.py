@@ -154,8 +154,9 @@ class Reading:
             WindowData(sample={name: [] for name in features}),
         )
 
-    def add(self, chunk: list[str] | pa.Table, output_texts: list[str]) -> None:
-        """The next chunk: its features' JSON texts, or a table of them parsed as `arrow_table` does."""
+    def add(self, chunk: list[str] | pa.Table, output_texts: list[str] | pa.ChunkedArray) -> None:
+        """The next chunk: its features' JSON texts, or a table of them parsed as `arrow_table` does;
+        its outputs' JSON texts (a list, or pyarrow strings: joined without a Python string per row)."""
         data, keep = self.data, self.keep
         start = data.n_rows
         lo, hi = np.searchsorted(self.picks, [start, start + len(output_texts)])
@@ -167,7 +168,13 @@ class Reading:
             _summarize_python(data, parse_json_column(chunk), self.features, keep, local)
         prediction = self.prediction
         if prediction is not None:
-            outputs = parse_json_column(output_texts)
+            if isinstance(output_texts, list):
+                outputs = parse_json_column(output_texts)
+            elif output_texts.null_count:
+                outputs = parse_json_column(output_texts.to_pylist())
+            else:  # the JSON array text parse_json_column parses, without a Python string per row
+                texts = pa.ListArray.from_arrays([0, len(output_texts)], output_texts.combine_chunks())
+                outputs = orjson.loads(b"[" + pc.binary_join(texts, ",")[0].as_buffer().to_pybytes() + b"]")
             summary: Summary
             if prediction.kind == "numeric":
                 summary = summarize_numeric(prediction, numeric_values(outputs), keep)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from retrain.synthetic import DriftPlan
 from service import scheduler as sched
 from service.db.engine import make_engine
 from service.db.leases import hold_lease
+from service.monitor import Monitor
 from service.monitor.sources import WatchedModels
 from tests.support.monitor import add_reference, log_traffic, settings, unique_model
 
@@ -105,6 +107,51 @@ def test_two_schedulers_on_sqlite_keep_a_lease_shorter_than_a_run(sqlite_url: st
             engine.dispose()
     assert len(calls) >= 3
     assert max(calls) == 1, f"two schedulers ran the probe at once: {calls}"
+
+
+def test_two_schedulers_on_sqlite_check_each_window_once_with_a_lease_shorter_than_a_check(
+    sqlite_url: str, demo_estimator: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real drift check, each window taking longer than the lease: only its renewal keeps the other
+    scheduler from computing a window the first one is still checking."""
+    model = unique_model()
+    setup = make_engine(sqlite_url)
+    add_reference(setup, model)
+    for block in range(3):
+        log_traffic(setup, demo_estimator, n_rows=1000, offset=block * 1000, model=model)
+    s = settings(sqlite_url, model, drift_check_interval=0.1, lease_seconds=0.3)
+    checked: list[str] = []
+    real = Monitor.check
+
+    def slow_check(self: Monitor, window: Any, *, trigger: str) -> Any:
+        checked.append(window.key)
+        time.sleep(0.6)  # two lease lifetimes per window
+        return real(self, window, trigger=trigger)
+
+    monkeypatch.setattr(Monitor, "check", slow_check)
+    schedulers = []
+    for _ in range(2):  # two "processes": own engine, own monitor (own frontiers), own holder id
+        engine = make_engine(sqlite_url)
+        models = WatchedModels(engine, names=lambda: [model], settings_for=lambda _: s,
+                               champion_version=lambda _: "1")  # fmt: skip
+        schedulers.append(
+            (sched.build_scheduler(s, engine, sched.background_jobs(s, models, None)[:1]), engine)
+        )
+    for scheduler, _ in schedulers:
+        scheduler.start()
+    runs = "SELECT count(*) FROM drift_runs WHERE model_name = :m AND kind = 'drift'"
+    try:
+        deadline = time.monotonic() + 60
+        while _count(setup, runs, model) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few more ticks of both schedulers
+    finally:
+        for scheduler, engine in schedulers:
+            scheduler.shutdown(wait=True)
+            engine.dispose()
+    assert _count(setup, runs, model) == 3
+    assert len(checked) == 3 and len(set(checked)) == 3, f"a window was computed twice: {checked}"
+    setup.dispose()
 
 
 def test_job_skips_when_another_holds_its_lease(sqlite_url: str) -> None:

@@ -5,6 +5,7 @@ Every answer must be a documented, schema-conforming non-5xx; accepted input mus
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,8 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
+from service.serving.holder import LoadedModel
+from service.serving.records import Column
 from tests.service.api.test_predict import logged
-from tests.support.core import sample_records
+from tests.support.core import DEMO_COLUMNS, FakeRegistry, sample_records
 
 ADMIN_TOKEN = "hostile-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -233,6 +236,38 @@ def test_the_bound_is_a_setting_and_int64_still_holds(
         _assert_4xx(r, 422)
         assert "DRIFTLOOP_MAX_ABS_FEATURE" in r.json()["detail"][0]["msg"]
     assert logged_count(sqlite_url) == 1
+
+
+def test_float32_and_int32_columns_hold_only_what_their_dtype_can(
+    make_client: Callable[..., Any],
+    sqlite_url: str,
+    fake_registry: FakeRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signature's `float` is float32 (above 3.4e38 it is inf) and its `integer` is int32."""
+    narrow = {"age": "float", "num_products": "integer"}
+    columns = tuple(Column(c.name, narrow.get(c.name, c.type), c.required) for c in DEMO_COLUMNS)
+    fetch = fake_registry.fetch
+
+    def narrow_fetch(name: str, version: str) -> LoadedModel:
+        return dataclasses.replace(fetch(name, version), columns=columns)
+
+    monkeypatch.setattr(fake_registry, "fetch", narrow_fetch)
+    record = _record()
+    with make_client(sqlite_url, max_abs_feature=1e300) as client:
+        for feature, value, kind in (
+            ("age", 1e39, "finite_number"), ("age", -1e39, "finite_number"),
+            ("num_products", 2**31, "int_range"), ("num_products", -(2**31) - 1, "int_range"),
+        ):  # fmt: skip
+            r = client.post("/v1/predict", json={"features": {**record, feature: value}})
+            _assert_4xx(r, 422)
+            (error,) = r.json()["detail"]
+            assert error["loc"] == ["body", "features", feature] and error["type"] == kind, error
+            assert narrow[feature] in error["msg"]
+        for feature, value in (("age", 3.0e38), ("num_products", 2**31 - 1)):
+            ok = client.post("/v1/predict", json={"features": {**record, feature: value}})
+            assert ok.status_code == 200, ok.text[:300]
+    assert logged_count(sqlite_url) == 2
 
 
 def test_a_model_never_scores_what_cannot_be_logged(

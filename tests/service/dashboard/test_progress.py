@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sklearn.pipeline import Pipeline
 
+from service.dashboard import progress
 from service.dashboard.progress import next_window, progress_text, render_progress
 from service.db.engine import make_engine
 from service.monitor.runner import Monitor
@@ -117,3 +119,22 @@ def test_a_time_window_counts_the_labels_received_in_its_bucket(database_url: st
     assert progress_text(found) == "15 min 00 s left (25 labeled rows so far)"
     drift = next_window(engine, name=model, version="1", settings=s, now=now)
     assert drift is not None and drift["rows"] == 0  # the predictions were made two hours before
+
+
+def test_labels_are_walked_back_from_the_versions_newest_row_and_a_cut_walk_says_at_least(
+    database_url: str, demo_estimator: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, busy = unique_model(), unique_model()
+    s = settings(database_url, model, performance_window_rows=500)
+    engine = make_engine(database_url)
+    log_traffic(engine, demo_estimator, n_rows=300, offset=0, model=model, labeled=True)
+    log_traffic(engine, demo_estimator, n_rows=3000, offset=0, model=busy)  # newer rows of another model
+    monkeypatch.setattr(progress, "SPAN", 200)
+    monkeypatch.setattr(progress, "SPAN_BUDGET", 2000)  # less than the busy model's rows above
+    found = next_window(engine, name=model, version="1", settings=s, kind="performance")
+    assert found is not None and (found["rows"], found["at_least"]) == (300, False)
+    assert progress_text(found) == "300 / 500 labeled rows"
+    monkeypatch.setattr(progress, "SPAN_BUDGET", 200)  # the walk stops before the version's first row
+    cut = next_window(engine, name=model, version="1", settings=s, kind="performance")
+    assert cut is not None and cut["at_least"] and 0 < cut["rows"] < 300
+    assert progress_text(cut) == f"at least {cut['rows']} / 500 labeled rows"

@@ -145,6 +145,9 @@ def model_row(runtime: Runtime, name: str) -> dict[str, Any]:
         last_window = _run(drift)
         if last_window is not None:
             last_window["labeled"] = labels_in_window(conn, name, drift)
+            last_window["data_quality_features"] = (
+                orjson.loads(drift.summary).get("data_quality_features") or []
+            )
         row = {
             "name": name,
             "default": name == runtime.settings.model_name,

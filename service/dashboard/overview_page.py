@@ -65,9 +65,13 @@ def _status(run: dict[str, Any] | None, what: str) -> str:
     band = ""
     if run.get("lower") is not None and run.get("upper") is not None:
         band = f"[{_num(run['lower'])}, {_num(run['upper'])}] "
+    dq = run.get("data_quality_features") or []  # a missing-value surge beside the drift status
+    quality = (
+        f' <span class="data-quality breach">+ data quality: {escape(", ".join(dq))}</span>' if dq else ""
+    )
     return (
         f'<span class="{what}-status {css}" data-status="{escape(run["status"])}">{value}{band}'
-        f"{escape(run['status'])}</span> "
+        f"{escape(run['status'])}</span>{quality} "
         f'<a class="muted" href="/v1/drift/runs/{run["id"]}">run {run["id"]}</a>'
     )
 

@@ -99,6 +99,8 @@ def test_a_missing_value_surge_is_stored_alerted_and_shown(
         doc = client.get("/v1/dashboard/data").json()
         html = client.get(f"/dashboard/models/{model}").text
         page = client.get(f"/v1/drift/runs/{runs[-1].id}/report.html").text
+        overview = client.get("/v1/dashboard/overview").json()["models"][0]
+        overview_html = client.get("/").text
     latest = {r["id"]: r for r in doc["runs"]}
     assert latest[runs[-1].id]["data_quality_features"] == ["income"]
     assert latest[clean.id]["data_quality_features"] == []
@@ -114,6 +116,8 @@ def test_a_missing_value_surge_is_stored_alerted_and_shown(
     other = re.search(r'<figure class="feature" data-feature="age">.*?</figure>', html, flags=re.S)
     assert other is not None and "missing values surged" not in other.group(0)
     assert 'class="point quality"' not in other.group(0)
+    assert overview["last_window"]["data_quality_features"] == ["income"]
+    assert "+ data quality: income" in overview_html
 
     # the run's HTML report leads with driftloop's decision, the breach named, before Evidently's panels
     lead, panels = page.index('id="driftloop-verdict"'), page.index('<div id="root_metric')

@@ -100,6 +100,7 @@ def test_a_missing_value_surge_is_stored_alerted_and_shown(
         html = client.get(f"/dashboard/models/{model}").text
         page = client.get(f"/v1/drift/runs/{runs[-1].id}/report.html").text
         overview = client.get("/v1/dashboard/overview").json()["models"][0]
+        detail = client.get(f"/v1/drift/runs/{runs[-1].id}").json()  # the stored run through the API
         overview_html = client.get("/").text
     latest = {r["id"]: r for r in doc["runs"]}
     assert latest[runs[-1].id]["data_quality_features"] == ["income"]
@@ -117,6 +118,8 @@ def test_a_missing_value_surge_is_stored_alerted_and_shown(
     assert other is not None and "missing values surged" not in other.group(0)
     assert 'class="point quality"' not in other.group(0)
     assert overview["last_window"]["data_quality_features"] == ["income"]
+    assert detail["summary"]["data_quality_features"] == ["income"] and detail["is_breach"] is True
+    assert {f["feature"]: f["status"] for f in detail["features"]}["income"] == "data_quality"
     assert "+ data quality: income" in overview_html
 
     # the run's HTML report leads with driftloop's decision, the breach named, before Evidently's panels

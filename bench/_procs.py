@@ -14,6 +14,37 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (uvicorn workers, the uvicorn that `mlflow models serve` starts)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid`'s process tree so far, from /proc. CPU per request is the figure a
+    loaded machine distorts least: req/s falls with the CPU share a server gets, its CPU cost does not."""
+    ticks = 0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -35,6 +66,9 @@ class Servers:
         )
         self._procs[name] = proc
         return proc
+
+    def pid(self, name: str) -> int:
+        return self._procs[name].pid
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self._log_dir / f"{name}.log"

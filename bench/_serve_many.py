@@ -2,7 +2,7 @@
 
 The five are different pipelines on the demo features (the one-model run's logistic pipeline among them),
 registered in the scratch MLflow store. Both processes run side by side; timed runs alternate between
-them (one, five, one, five, ...) so that both see the same machine, and medians of the rounds are compared.
+them (one, five, five, one, ...) so that both see the same machine, and medians of the rounds are compared.
 The total load is the same: `connections` closed-loop connections, split over the five models' own
 `/models/{name}/invocations` by one wrk per model (exact 2xx count per model). Then each model gets a
 one-model process of its own, for the five-process memory sum.
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._loop_report import write_section
-from bench._procs import Servers, free_port
+from bench._procs import Servers, cpu_seconds, free_port, process_tree
 from bench._wrk import LoadResult, run_wrk
 
 # OpenMP-free estimators only: on a shared, loaded machine an OpenMP team (HistGradientBoosting, the
@@ -104,18 +104,8 @@ def split(connections: int, parts: int) -> list[int]:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its descendants (uvicorn workers), in MiB, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
+    total = 0
+    for current in process_tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -131,6 +121,12 @@ class Round:
 
     loads: dict[str, LoadResult]
     logged: dict[str, int]
+    cpu_s: float = 0.0  # the server's CPU seconds during the timed run
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        n = sum(x.ok for x in self.loads.values())
+        return self.cpu_s / n * 1e6 if n else 0.0
 
     @property
     def rps(self) -> float:
@@ -157,19 +153,19 @@ class Process:
 class ManyBench:
     def __init__(self, *, tmp: Path, servers: Servers, env: dict[str, str], bodies: list[str],
                  connections: int, seconds: float, warmup: float, rounds: int,
-                 count: Callable[[str], dict[str, int]]) -> None:  # fmt: skip
+                 count: Callable[[str], dict[str, int]], database: Callable[[str], str]) -> None:  # fmt: skip
         self.tmp, self.servers, self.env, self.bodies = tmp, servers, env, bodies
         self.connections, self.seconds, self.warmup, self.rounds = connections, seconds, warmup, rounds
-        self.count = count
+        self.count, self.database = count, database
 
     def start(self, label: str, models: list[str], *, default_path: bool) -> Process:
-        """A `driftloop serve` process for `models` (the first the default) on its own SQLite file."""
+        """A `driftloop serve` process for `models` (the first the default) on its own database."""
         import subprocess
         import sys
 
         bin_dir = Path(sys.executable).parent
         port = free_port()
-        database_url = f"sqlite:///{self.tmp / f'{label}.db'}"
+        database_url = self.database(label)
         env = {
             **self.env,
             "DRIFTLOOP_DATA_DIR": str(self.tmp),
@@ -206,12 +202,14 @@ class ManyBench:
 
     def timed(self, process: Process) -> Round:
         before = self.count(process.database_url)
+        cpu = cpu_seconds(process.pid)
         loads = self.load(process, self.seconds)
+        cpu = cpu_seconds(process.pid) - cpu
         after = self.count(process.database_url)
         logged = {m: after.get(m, 0) - before.get(m, 0) for m in process.paths}
-        return Round(loads, logged)
+        return Round(loads, logged, cpu)
 
-    def run(self, names: list[str]) -> dict[str, Any]:
+    def run(self, names: list[str], *, memory_of_five: bool = True) -> dict[str, Any]:
         one = self.start("one-model", names[:1], default_path=True)
         five = self.start("five-models", names, default_path=False)
         for process in (one, five):
@@ -219,16 +217,21 @@ class ManyBench:
             self.load(process, self.warmup)
         results: dict[str, list[Round]] = {"one": [], "five": []}
         for i in range(self.rounds):
-            for key, process in (("one", one), ("five", five)):
+            pair = (("one", one), ("five", five))
+            for key, process in pair if i % 2 == 0 else pair[::-1]:  # neither always goes first
                 print(
                     f"  round {i + 1}/{self.rounds}, {process.label}: load average {os.getloadavg()[0]:.1f}"
                 )
                 results[key].append(self.timed(process))
-                print(f"    {results[key][-1].rps:,.0f} req/s, p99 {results[key][-1].p99_ms:.1f} ms")
-        rss = {"one": rss_mb(one.pid), "five": rss_mb(five.pid)}
+                last = results[key][-1]
+                print(
+                    f"    {last.rps:,.0f} req/s, p99 {last.p99_ms:.1f} ms, "
+                    f"server CPU {last.cpu_us_per_request:.0f} us/request"
+                )
+        rss: dict[str, float | None] = {"one": rss_mb(one.pid), "five": rss_mb(five.pid)}
         self.servers.stop(one.label)
         self.servers.stop(five.label)
-        rss["five_processes"] = self.five_processes(names)
+        rss["five_processes"] = self.five_processes(names) if memory_of_five else None
         return {"rounds": results, "rss": rss}
 
     def five_processes(self, names: list[str]) -> float:
@@ -246,7 +249,9 @@ class ManyBench:
                 self.servers.stop(process.label)
 
 
-def report(result: dict[str, Any], connections: int, seconds: float) -> tuple[list[str], bool]:
+def report(
+    result: dict[str, Any], connections: int, seconds: float, backend: str = "SQLite"
+) -> tuple[list[str], bool]:
     """Markdown lines and whether every target is met."""
     one: list[Round] = result["rounds"]["one"]
     five: list[Round] = result["rounds"]["five"]
@@ -255,9 +260,16 @@ def report(result: dict[str, Any], connections: int, seconds: float) -> tuple[li
     five_rps = statistics.median(r.rps for r in five)
     one_p99 = statistics.median(r.p99_ms for r in one)
     five_p99 = statistics.median(r.p99_ms for r in five)
+    one_cpu = statistics.median(r.cpu_us_per_request for r in one)
+    five_cpu = statistics.median(r.cpu_us_per_request for r in five)
     ratio = five_rps / one_rps if one_rps else 0.0
     mem = rss["five"] / rss["one"] if rss["one"] else 0.0
     rows_ok = all(r.rows_ok for r in one + five)
+    per_round = ", ".join(
+        f"{a.rps:,.0f} / {b.rps:,.0f} ({b.rps / a.rps:.0%})" if a.rps else "-"
+        for a, b in zip(one, five, strict=True)
+    )
+    five_mem = rss["five_processes"]
     checks = {
         f"total req/s {ratio:.0%} of one model's (target >= 90%)": ratio >= 0.9,
         f"p99 {five_p99:.1f} ms, worst model, median of rounds (target <= 50 ms)": five_p99 <= 50,
@@ -267,14 +279,17 @@ def report(result: dict[str, Any], connections: int, seconds: float) -> tuple[li
     }
     lines = [
         f"{connections} connections in total (the five-model process: split over its five models), "
-        f"single-row dataframe_records, {len(one)} alternating rounds of {seconds:.0f} s, medians; SQLite",
+        f"single-row dataframe_records, {len(one)} alternating rounds of {seconds:.0f} s, medians; {backend}",
         "",
-        "| process | req/s | p99 ms | RSS MiB |",
-        "|---|---:|---:|---:|",
-        f"| one model (`/invocations`) | {one_rps:,.0f} | {one_p99:.1f} | {rss['one']:.0f} |",
+        f"Rounds, one model / five models req/s (five as a share of one): {per_round}.",
+        "",
+        "| process | req/s | p99 ms | server CPU us/request | RSS MiB |",
+        "|---|---:|---:|---:|---:|",
+        f"| one model (`/invocations`) | {one_rps:,.0f} | {one_p99:.1f} | {one_cpu:.0f} | {rss['one']:.0f} |",
         f"| five models, one process (`/models/{{name}}/invocations`) | {five_rps:,.0f} | {five_p99:.1f} | "
-        f"{rss['five']:.0f} |",
-        f"| five one-model processes (memory only) | | | {rss['five_processes']:.0f} |",
+        f"{five_cpu:.0f} | {rss['five']:.0f} |",
+        f"| five one-model processes (memory only) | | | | "
+        f"{'not measured on ' + backend if five_mem is None else f'{five_mem:.0f}'} |",
         "",
         "| model (five-model process, last round) | req/s | p50 ms | p99 ms | 2xx | logged |",
         "|---|---:|---:|---:|---:|---:|",
@@ -307,21 +322,46 @@ def count_by_model(url: str) -> dict[str, int]:
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## Many models, one process (`make bench-serve`, alone: `python -m bench.serve --only many`)"
+HEADING_PG = "## Many models, one process, PostgreSQL (`python -m bench.serve --only many-postgres`)"
+_REGISTERED: dict[str, list[str]] = {}  # tracking URI -> the five registered names
 
 
 def run_many(
     *, tmp: Path, servers: Servers, env: dict[str, str], bodies: list[str], connections: int, seconds: float,
-    warmup: float, rounds: int, write: bool = True,
+    warmup: float, rounds: int, write: bool = True, postgres: bool = False,
 ) -> bool:  # fmt: skip
-    """Register the five, run the comparison, print it and (with `write`) put it in bench/RESULTS.md."""
-    print("five models: registering the five pipelines ...")
-    names = register_five(env["MLFLOW_TRACKING_URI"], tmp / "mlartifacts", "bench-many")
+    """Register the five, run the comparison, print it and (with `write`) put it in bench/RESULTS.md.
+
+    On PostgreSQL each process gets a scratch database (dropped afterwards) and the memory of five
+    one-model processes is not measured again (it does not depend on the database)."""
+    from bench._fixtures import create_pg_database, drop_pg_database
+
+    uri = env["MLFLOW_TRACKING_URI"]
+    if uri not in _REGISTERED:
+        print("five models: registering the five pipelines ...")
+        _REGISTERED[uri] = register_five(uri, tmp / "mlartifacts", "bench-many")
+    names = _REGISTERED[uri]
+    backend = "PostgreSQL" if postgres else "SQLite"
+    created: list[str] = []
+
+    def database(label: str) -> str:
+        if not postgres:
+            return f"sqlite:///{tmp / f'{label}.db'}"
+        created.append(create_pg_database())
+        return created[-1]
+
     started = datetime.now(UTC)
     load_before = os.getloadavg()[0]
     bench = ManyBench(tmp=tmp, servers=servers, env=env, bodies=bodies, connections=connections,
-                      seconds=seconds, warmup=warmup, rounds=rounds, count=count_by_model)  # fmt: skip
-    result = bench.run(names)
-    lines, ok = report(result, connections, seconds)
+                      seconds=seconds, warmup=warmup, rounds=rounds, count=count_by_model,
+                      database=database)  # fmt: skip
+    print(f"five models vs one on {backend} ...")
+    try:
+        result = bench.run(names, memory_of_five=not postgres)
+    finally:
+        for url in created:
+            drop_pg_database(url)
+    lines, ok = report(result, connections, seconds, backend)
     load_after = os.getloadavg()[0]
     title = (
         f"### {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {load_before:.1f} before, "
@@ -329,6 +369,7 @@ def run_many(
     )
     print("\n".join([title, "", *lines]))
     if write:
-        write_section(RESULTS, "\n".join([HEADING, "", title, "", *lines]))
+        heading = HEADING if not postgres else HEADING_PG
+        write_section(RESULTS, "\n".join([heading, "", title, "", *lines]))
         print(f"written to {RESULTS}")
     return ok

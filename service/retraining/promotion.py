@@ -161,6 +161,28 @@ def record_promoted(
                        events=events, expected=("promoting",), stale_before=stale_before)  # fmt: skip
 
 
+def put_back(
+    engine: sa.Engine, job: RetrainJob, intent: Intent, *, settings: Settings, registry: Registry
+) -> None:
+    """The worker moved `champion` to the challenger after recovery had ended its job as not promoted
+    (SQLite: a worker stalled past its champion lease and its heartbeat): move the aliases back to what
+    the record says, `champion` first (a crash between the two leaves the old champion serving)."""
+    from retrain.registry import CHAMPION, PREVIOUS_CHAMPION
+
+    name = job.model_name
+    with champion_lease(engine, name, seconds=settings.lease_seconds, wait=LEASE_WAIT_SECONDS) as held:
+        champion = registry.champion(name) if held else None
+        if champion is None or champion.version != intent.challenger:
+            return  # not held, or not this job's move (any more): nothing of ours to undo
+        registry.set_alias(name, CHAMPION, intent.expected_champion)
+        if intent.previous_champion is None:
+            registry.delete_alias(name, PREVIOUS_CHAMPION)
+        else:
+            registry.set_alias(name, PREVIOUS_CHAMPION, intent.previous_champion)
+    log.error("retrain job %s moved the champion after recovery had ended it; version %s put back",
+              job.id, intent.expected_champion)  # fmt: skip
+
+
 def settle(
     engine: sa.Engine,
     job: RetrainJob,

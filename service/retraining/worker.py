@@ -21,7 +21,7 @@ from service.db.tables import RetrainJob
 from service.retraining import post_change, queue, recovery
 from service.retraining.heartbeat import Heartbeat, interval_seconds
 from service.retraining.orphans import tag_orphans
-from service.retraining.promotion import Guard, Intent, current, end_job, record_promoted, settle
+from service.retraining.promotion import Guard, Intent, current, end_job, put_back, record_promoted, settle
 from service.retraining.training_data import TARGET, TIME, labeled_rows
 
 if TYPE_CHECKING:
@@ -136,8 +136,16 @@ def _run(engine: sa.Engine, job: RetrainJob, *, settings: Settings, registry: Re
         engine, job, guard.intent, settings=settings, registry=registry, details=details,
         performance=dict(ev.challenger_metrics), how=score_text,
     )  # fmt: skip
+    ended = row or current(engine, job)
+    if row is None and ended.status != "succeeded":
+        # recovery ended the job as not promoted while this worker stalled: the record stands
+        try:
+            put_back(engine, job, guard.intent, settings=settings, registry=registry)
+        except Exception as exc:
+            log.error("retrain job %s: the aliases could not be put back: %s", job.id, exc)
+        return ended
     post_change.store_baseline(engine, name, version, outcome)
-    return row or current(engine, job)
+    return ended
 
 
 def _settle(

@@ -161,3 +161,37 @@ def test_a_job_recovery_closed_is_never_rewritten_by_its_late_worker(
     assert (row.status, row.active_key) == ("failed", None) and "worker stopped" in (row.error or "")
     assert Counter(e.type for e in events_of(engine, name)) == {"retrain.started": 1, "retrain.failed": 1}
     assert aliases(server, name)["champion"] == "2"
+
+
+def test_a_move_after_recovery_ended_the_job_is_put_back(
+    sqlite_url: str, server: Registry, template: ModelVersionInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the worker stalls between its intent and the move longer than its champion lease and its
+    heartbeat; recovery takes the lapsed lease and ends the job as not promoted (the champion is still
+    the expected one). When the worker resumes and moves the aliases, its end is refused, and it puts
+    them back to what the record says: champion 2, previous_champion 1."""
+    engine = make_engine(sqlite_url)
+    name, job_id = _start(engine, server, template)
+    settings = job_settings(sqlite_url, name)
+    real = server.promote
+    recovered: list[int] = []
+
+    def stalled_then_promote(*args: Any, **kwargs: Any) -> Any:
+        with engine.begin() as conn:  # the stall: the lease and the heartbeat lapse
+            past = utcnow() - timedelta(hours=1)
+            conn.execute(sa.text("UPDATE leases SET expires_at = :t WHERE name = :n"),
+                         {"t": past, "n": f"champion:{name}"})  # fmt: skip
+            conn.execute(
+                sa.text("UPDATE retrain_jobs SET heartbeat_at = :t WHERE id = :i"), {"t": past, "i": job_id}
+            )
+        recovered.append(worker.fail_stale(engine, settings=settings, registry=server, model_name=name))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(server, "promote", stalled_then_promote)
+    done = worker.run_next(engine, settings=settings, registry=server)
+    assert recovered == [1]
+    assert done is not None and (done.status, done.id) == ("failed", job_id)
+    assert "champion unchanged (version 2)" in (done.error or "")
+    assert aliases(server, name) == {"champion": "2", "previous_champion": "1", "challenger": "3"}
+    assert server.get_version(name, "3").tags["validation_status"] == "orphaned"
+    assert Counter(e.type for e in events_of(engine, name)) == {"retrain.started": 1, "retrain.failed": 1}

@@ -18,7 +18,7 @@ from service.db.engine import make_engine
 from service.db.streaming import unescape
 from service.monitor import bulk_read, reader
 from service.monitor.reader import WindowData, read_drift_window
-from service.monitor.windows import Window, resolve_blocks, row_block
+from service.monitor.windows import Window, bounds, resolve_blocks, row_block
 from tests.support.prediction_log import insert, prediction_row, unique_model
 
 PROFILE = ReferenceProfile.fit(
@@ -146,6 +146,10 @@ def test_copy_reads_what_the_ordered_cursor_reads(engine: sa.Engine, copies: lis
     assert set(c.counts) <= set(CITIES) and {"Zürich ☃", 'say "hi"', "a\\b", "new\nline"} <= set(c.counts)
     if engine.dialect.name == "postgresql":
         assert copies == []  # every chunk came by COPY
+    with engine.connect() as conn:  # a resolved block's time span without ORDER BY, the same as by OFFSET
+        offset_block = row_block("drift", model, "1", 80, 0)
+        assert bounds(conn, gaps) == bounds(conn, offset_block)
+        assert bounds(conn, gaps)[0] < now - timedelta(days=44) < now <= bounds(conn, gaps)[1]
 
 
 @pytest.mark.postgres

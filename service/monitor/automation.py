@@ -24,7 +24,6 @@ from service.db.tables import AutomationState, utcnow
 
 State = Literal["active", "paused"]
 ROLLBACK = "rollback"
-CONFIGURED = "configured by automation_paused (DRIFTLOOP_AUTOMATION_PAUSED or the models file)"
 
 
 @dataclass(frozen=True)
@@ -42,10 +41,7 @@ class Automation:
 
 
 def current(session: Session, model_name: str, settings: Settings, now: datetime | None = None) -> Automation:
-    """The model's state now (a rollback's pause past its hold time reads as active); a configured pause
-    (`automation_paused`) wins over the stored state."""
-    if settings.automation_paused:
-        return Automation(model_name, "paused", CONFIGURED, "configuration", None, None)
+    """The model's state now (a rollback's pause past its hold time reads as active)."""
     row = session.get(AutomationState, model_name)
     if row is None:
         return Automation(model_name, "active", "", "", None, None)
@@ -99,8 +95,6 @@ def blocked(session: Session, model_name: str, settings: Settings) -> str | None
     found = current(session, model_name, settings)
     if not found.paused:
         return None
-    if found.reason == CONFIGURED:
-        return f"automation paused: {CONFIGURED}"
     until = f" until resumed (POST /v1/models/{model_name}/automation)"
     if found.resumes_at is not None:
         until = f" until {found.resumes_at.isoformat()}"

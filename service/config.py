@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         description="After a manual rollback the loop stays paused this long (0: until resumed, "
         "POST /v1/automation).",
     )
+    automation_paused: bool = Field(
+        default=False,
+        description="Configured pause: no automatic retrain (on episodes or estimates) for the model; "
+        "GET /v1/models/{name}/automation reads paused, a resume there is 409 (change it here); manual "
+        "retrains still run. Per model in DRIFTLOOP_MODELS_FILE.",
+    )
 
     # lifecycle of the prediction log (service/lifecycle/)
     retention_days: int = Field(

@@ -65,6 +65,7 @@ PER_MODEL = frozenset(
         "retrain_min_rows",
         "retrain_margin",
         "retrain_recipe",
+        "automation_paused",  # a configured pause of the model's automatic loop
         "automation_hold_seconds",  # how long a rollback pauses the model's automatic loop
         # how long the model's logged predictions are kept (service/lifecycle/retention.py)
         "retention_days",

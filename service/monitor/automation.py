@@ -24,6 +24,7 @@ from service.db.tables import AutomationState, utcnow
 
 State = Literal["active", "paused"]
 ROLLBACK = "rollback"
+CONFIGURED = "configured by automation_paused (DRIFTLOOP_AUTOMATION_PAUSED or the models file)"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,10 @@ class Automation:
 
 
 def current(session: Session, model_name: str, settings: Settings, now: datetime | None = None) -> Automation:
-    """The model's state now (a rollback's pause past its hold time reads as active)."""
+    """The model's state now (a rollback's pause past its hold time reads as active); a configured pause
+    (`automation_paused`) wins over the stored state."""
+    if settings.automation_paused:
+        return Automation(model_name, "paused", CONFIGURED, "configuration", None, None)
     row = session.get(AutomationState, model_name)
     if row is None:
         return Automation(model_name, "active", "", "", None, None)
@@ -95,6 +99,8 @@ def blocked(session: Session, model_name: str, settings: Settings) -> str | None
     found = current(session, model_name, settings)
     if not found.paused:
         return None
+    if found.reason == CONFIGURED:
+        return f"automation paused: {CONFIGURED}"
     until = f" until resumed (POST /v1/models/{model_name}/automation)"
     if found.resumes_at is not None:
         until = f" until {found.resumes_at.isoformat()}"

@@ -53,6 +53,7 @@ def test_values_are_typed_like_the_settings(tmp_path: Path) -> None:
         ("[models.a]\nbreach_k = 0\n", r"\[models.a\] breach_k = 0 is invalid: .*greater than or equal to 1"),
         ("[models.a]\nwindow_kind = 'weekly'\n", r"\[models.a\] window_kind = 'weekly' is invalid"),
         ("[models.a]\nwindow_rows = 'many'\n", r"window_rows = 'many' is invalid"),
+        ("[models.a]\nautomation_paused = 'maybe'\n", r"\[models.a\] automation_paused = 'maybe' is invalid"),
         ("[model.a]\nwindow_rows = 5\n", r"unknown top-level key 'model'"),
         ("[models]\na = 5\n", r"models.a must be a table"),
         ("[models.a\n", r"not valid TOML"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminDep, RuntimeDep, SessionDep
@@ -45,6 +45,8 @@ def _get(session: SessionDep, runtime: RuntimeDep, name: str) -> AutomationPubli
 
 def _set(body: AutomationRequest, session: SessionDep, runtime: RuntimeDep, name: str) -> AutomationPublic:
     s = runtime.settings_for(name)
+    if s.automation_paused and body.state == "active":  # the configuration's to change, as watch.py
+        raise HTTPException(409, f"{name}: {automation.CONFIGURED}: set it false there to resume")
     reason = body.reason or f"set {body.state} by an admin"
     found = automation.change(session, name, body.state, reason=reason, by="admin", settings=s)
     session.commit()
@@ -75,7 +77,7 @@ def get_model_automation(name: str, session: SessionDep, runtime: RuntimeDep) ->
 
 @router.post(
     "/models/{name}/automation", response_model=AutomationPublic, dependencies=[AdminDep],
-    responses=errors(404),
+    responses=errors(404, 409),
 )  # fmt: skip
 def set_model_automation(
     name: str, body: AutomationRequest, session: SessionDep, runtime: RuntimeDep

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -228,12 +229,26 @@ class Settings(BaseSettings):
     admin_open: bool = Field(default=False, description="Open admin endpoints without a token (local use).")
     predict_token: str = Field(default="", description="Optional bearer token of predict/feedback.")
 
+    # the keys a model's [models.<name>] table set (not a setting): a configured pause names its source
+    _from_models_file: frozenset[str] = PrivateAttr(default=frozenset())
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
+
+    def for_model(self, name: str, overrides: Mapping[str, Any]) -> Settings:
+        """These settings with a model's models-file `overrides` (already checked) and `model_name`."""
+        found = self.model_copy(update={**overrides, "model_name": name})
+        found._from_models_file = frozenset(overrides)
+        return found
+
+    @property
+    def from_models_file(self) -> frozenset[str]:
+        """The keys the model's entry in DRIFTLOOP_MODELS_FILE set (empty: none, or no entry)."""
+        return self._from_models_file
 
     @property
     def resolved_database_url(self) -> str:

@@ -92,7 +92,7 @@ class ModelSet:
         """`base` with the model's overrides applied and `model_name` set to it (values already checked)."""
         if name not in self.names:
             raise KeyError(name)
-        return base.model_copy(update={**self.overrides.get(name, {}), "model_name": name})
+        return base.for_model(name, self.overrides.get(name, {}))
 
 
 def _check_name(name: str, where: str) -> str:

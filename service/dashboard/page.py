@@ -134,6 +134,11 @@ def _figure(name: str, points: list[dict[str, Any]]) -> str:
 def _automation(state: dict[str, Any] | None, model: str | None = None) -> str:
     if not state or state["state"] == "active":
         return '<p class="muted" data-state="active">Automatic retraining: active.</p>'
+    if state.get("changed_by") == "configuration":  # automation_paused: a resume here is a 409
+        return (
+            '<p class="breach" data-state="paused" data-by="configuration">Automatic retraining: '
+            f"{escape(state['reason'])} (the configuration's to change).</p>"
+        )
     until = f"until {escape(state['resumes_at'])}" if state["resumes_at"] else "until a person resumes it"
     return (
         f'<p class="breach" data-state="paused">Automatic retraining: paused {until} '

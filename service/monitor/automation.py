@@ -7,10 +7,15 @@ chose keeps serving, and the loop does not promote over it at the next breach, u
 A person's pause or resume (`change`) records `automation.paused` / `automation.resumed` naming the model
 (a rollback's pause is told by its `model.rolled_back`). Store functions take a session and only add /
 flush; the caller commits.
+
+`automation_paused` (DRIFTLOOP_AUTOMATION_PAUSED, or the model's table in DRIFTLOOP_MODELS_FILE) is a
+configured pause: it wins over the stored state, names where it is set, and only the configuration lifts it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -24,7 +29,8 @@ from service.db.tables import AutomationState, utcnow
 
 State = Literal["active", "paused"]
 ROLLBACK = "rollback"
-CONFIGURED = "configured by automation_paused (DRIFTLOOP_AUTOMATION_PAUSED or the models file)"
+CONFIGURED = "configuration"  # changed_by of a configured pause
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")  # a TOML key that needs no quotes
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,8 @@ def current(session: Session, model_name: str, settings: Settings, now: datetime
     """The model's state now (a rollback's pause past its hold time reads as active); a configured pause
     (`automation_paused`) wins over the stored state."""
     if settings.automation_paused:
-        return Automation(model_name, "paused", CONFIGURED, "configuration", None, None)
+        reason = f"paused by {configured_in(settings)}"
+        return Automation(model_name, "paused", reason, CONFIGURED, None, None)
     row = session.get(AutomationState, model_name)
     if row is None:
         return Automation(model_name, "active", "", "", None, None)
@@ -57,6 +64,32 @@ def current(session: Session, model_name: str, settings: Settings, now: datetime
                               row.changed_by, resumes, None)  # fmt: skip
     state: State = "paused" if row.state == "paused" else "active"
     return Automation(model_name, state, row.reason, row.changed_by, row.changed_at, resumes)
+
+
+def configured_in(settings: Settings) -> str:
+    """Where the model's configured pause is set: its table in the models file, else the environment."""
+    if "automation_paused" in settings.from_models_file:
+        return f"automation_paused = true in {_table(settings.model_name)} of {settings.models_file}"
+    return "DRIFTLOOP_AUTOMATION_PAUSED=true"
+
+
+def how_to_lift(settings: Settings) -> str:
+    """What a person changes to lift the configured pause (the settings are read when a process starts)."""
+    table = _table(settings.model_name)
+    if "automation_paused" in settings.from_models_file:
+        change = f"set automation_paused = false in {table} of {settings.models_file}"
+    else:
+        change = (
+            "set DRIFTLOOP_AUTOMATION_PAUSED=false (or only for this model automation_paused = false in "
+            f"{table} of DRIFTLOOP_MODELS_FILE)"
+        )
+    return f"{change} and restart the driftloop processes"
+
+
+def _table(model_name: str) -> str:
+    """The model's table header in the models file (a JSON string is a TOML basic string)."""
+    key = model_name if _BARE_KEY.match(model_name) else json.dumps(model_name, ensure_ascii=False)
+    return f"[models.{key}]"
 
 
 def set_state(session: Session, model_name: str, state: State, *, reason: str, by: str) -> AutomationState:
@@ -99,8 +132,8 @@ def blocked(session: Session, model_name: str, settings: Settings) -> str | None
     found = current(session, model_name, settings)
     if not found.paused:
         return None
-    if found.reason == CONFIGURED:
-        return f"automation paused: {CONFIGURED}"
+    if found.changed_by == CONFIGURED:
+        return f"automation {found.reason}"
     until = f" until resumed (POST /v1/models/{model_name}/automation)"
     if found.resumes_at is not None:
         until = f" until {found.resumes_at.isoformat()}"

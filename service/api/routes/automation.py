@@ -1,4 +1,5 @@
-"""The automatic loop's state per model (admin): paused after a manual rollback, resumed by a person."""
+"""The automatic loop's state per model (admin): paused after a manual rollback, resumed by a person;
+a configured pause (`automation_paused`) reads paused here and only its configuration lifts it (409)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,11 @@ def _get(session: SessionDep, runtime: RuntimeDep, name: str) -> AutomationPubli
 def _set(body: AutomationRequest, session: SessionDep, runtime: RuntimeDep, name: str) -> AutomationPublic:
     s = runtime.settings_for(name)
     if s.automation_paused and body.state == "active":  # the configuration's to change, as watch.py
-        raise HTTPException(409, f"{name}: {automation.CONFIGURED}: set it false there to resume")
+        raise HTTPException(
+            409,
+            f"{name}: automatic retraining is paused by {automation.configured_in(s)}, which a resume here "
+            f"cannot lift: {automation.how_to_lift(s)}",
+        )
     reason = body.reason or f"set {body.state} by an admin"
     found = automation.change(session, name, body.state, reason=reason, by="admin", settings=s)
     session.commit()

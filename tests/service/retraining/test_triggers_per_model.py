@@ -4,18 +4,21 @@ single flight and daily budget; SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from service import scheduler as sched
 from service.config import Settings
 from service.db.engine import make_engine
-from service.db.tables import DriftRun, Episode, RetrainJob, utcnow
+from service.db.tables import RetrainJob
 from service.monitor import automation
-from service.monitor.sources import WatchedModels
+from service.monitor.sources import WatchedModels, registry_models
+from service.retraining.submit import submit
+from tests.support.core import FakeRegistry
 from tests.support.monitor import settings, unique_model
+from tests.support.retrain_triggers import jobs_of, open_performance_episode, trigger_job, trigger_tick
 
 
 @pytest.fixture
@@ -23,40 +26,6 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     eng = make_engine(database_url)
     yield eng
     eng.dispose()
-
-
-def open_performance_episode(engine: sa.Engine, model: str) -> int:
-    now = utcnow()
-    with Session(engine) as session:
-        run = DriftRun(
-            window_key=f"performance:{model}:1", kind="performance", model_name=model, model_version="1",
-            window_start=now, window_end=now, n_rows=500, status="drift", is_breach=True, summary="{}",
-            started_at=now, finished_at=now,
-        )  # fmt: skip
-        session.add(run)
-        session.flush()
-        assert run.id is not None
-        episode = Episode(model_name=model, kind="performance", status="open", opened_at=now,
-                          first_run_id=run.id, last_run_id=run.id)  # fmt: skip
-        session.add(episode)
-        session.commit()
-        assert episode.id is not None
-        return episode.id
-
-
-def jobs_of(engine: sa.Engine, models: list[str]) -> dict[str, list[tuple[str, int | None]]]:
-    with Session(engine) as session:
-        rows = session.exec(
-            select(RetrainJob).where(col(RetrainJob.model_name).in_(models)).order_by(col(RetrainJob.id))
-        ).all()
-    out: dict[str, list[tuple[str, int | None]]] = {m: [] for m in models}
-    for row in rows:
-        out[row.model_name].append((row.status, row.episode_id))
-    return out
-
-
-def trigger_tick(job: sched.PerModelJob) -> dict[str, bool]:
-    return {m: f.result(timeout=60) for m, f in job.tick().items()}
 
 
 def test_each_model_is_retrained_on_its_own_episode_under_its_own_settings(
@@ -73,8 +42,7 @@ def test_each_model_is_retrained_on_its_own_episode_under_its_own_settings(
         automation.set_state(session, paused, "paused", reason="audit", by="admin")
         session.commit()
     models = WatchedModels(engine, names=lambda: list(by_name), settings_for=by_name.__getitem__)
-    (spec,) = [j for j in sched.background_jobs(by_name[a], models, None) if j.name == "retrain-trigger"]
-    job = sched.PerModelJob(spec, by_name[a], engine, "test-holder")
+    job = trigger_job(by_name[a], models, engine)
     try:
         assert trigger_tick(job) == {a: True, paused: True, off: True}
         assert jobs_of(engine, list(by_name)) == {a: [("queued", episodes[a])], paused: [], off: []}
@@ -97,3 +65,32 @@ def test_each_model_is_retrained_on_its_own_episode_under_its_own_settings(
         assert {j.model_name: j.active_key for j in session.exec(
             select(RetrainJob).where(col(RetrainJob.model_name).in_([a, paused]))
         )} == {a: a, paused: paused}  # fmt: skip
+
+
+def test_a_model_paused_in_the_models_file_gets_no_automatic_retrain_but_a_manual_one(
+    engine: sa.Engine, database_url: str, tmp_path: Path, fake_registry: FakeRegistry
+) -> None:
+    paused, other = unique_model(), unique_model()
+    path = tmp_path / "models.toml"
+    path.write_text(f'[models."{paused}"]\nautomation_paused = true\n[models."{other}"]\nbreach_k = 1\n')
+    s = settings(database_url, paused, models_file=str(path), retrain_cooldown_seconds=0)
+    # the settings of `driftloop scheduler` (read from the models file); only these two models' triggers
+    from_file = registry_models(s, engine, fake_registry)  # type: ignore[arg-type]
+    models = WatchedModels(engine, names=lambda: [paused, other], settings_for=from_file.settings_for)
+    episodes = {m: open_performance_episode(engine, m) for m in (paused, other)}
+    job = trigger_job(s, models, engine)
+    try:
+        assert trigger_tick(job) == {paused: True, other: True}
+        assert jobs_of(engine, [paused, other]) == {paused: [], other: [("queued", episodes[other])]}
+        trigger_tick(job)  # the pause holds at every tick, not only the first
+        assert jobs_of(engine, [paused]) == {paused: []}
+    finally:
+        job.close()
+    with Session(engine) as session:
+        why = automation.blocked(session, paused, from_file.settings_for(paused))
+    assert why == f"automation paused by automation_paused = true in [models.{paused}] of {path}"
+
+    # a manual retrain, queued as POST /v1/retrain does (through the app: test_automation_configured.py)
+    manual = submit(engine, model_name=paused, trigger="manual", reason="a person asked")
+    assert manual.created and manual.job.trigger == "manual"
+    assert jobs_of(engine, [paused]) == {paused: [("queued", None)]}

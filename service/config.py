@@ -178,9 +178,10 @@ class Settings(BaseSettings):
     )
     automation_paused: bool = Field(
         default=False,
-        description="Configured pause: no automatic retrain (on episodes or estimates) for the model; "
-        "GET /v1/models/{name}/automation reads paused, a resume there is 409 (change it here); manual "
-        "retrains still run. Per model in DRIFTLOOP_MODELS_FILE.",
+        description="Configured pause: no automatic retrain (on episodes or estimates); true here pauses "
+        "every model, automation_paused in a model's table of DRIFTLOOP_MODELS_FILE that model (over this). "
+        "GET /v1/models/{name}/automation reads paused naming where it is set; a resume there is a 409 "
+        "(set it false and restart). Manual retrains still run (docs/models.md).",
     )
 
     # lifecycle of the prediction log (service/lifecycle/)

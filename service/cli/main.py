@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -27,13 +27,22 @@ app.command("retention")(retention)
 
 
 def get_settings() -> Settings:
-    """The settings, loaded on use: `driftloop check` needs none (pydantic-settings ~0.1 s of import)."""
+    """The settings, loaded on use: `driftloop check` needs none (pydantic-settings ~0.1 s of import).
+    A bad value is exit 2 naming its variable, not a traceback."""
+    from pydantic import ValidationError
+
     from service.config import get_settings as cached
 
-    return cached()
+    try:
+        return cached()
+    except ValidationError as exc:
+        _fail("; ".join(
+            f"DRIFTLOOP_{str(e['loc'][0]).upper()}={e['input']!r} is invalid: {e['msg']}"
+            for e in exc.errors()
+        ))  # fmt: skip
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 

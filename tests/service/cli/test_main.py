@@ -50,6 +50,17 @@ def test_serve_and_scheduler_refuse_a_bad_models_file_naming_the_key(
     assert "[models.fraud] unknown key 'brech_m' (did you mean 'breach_m'?)" in result.output
 
 
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["scheduler"]])
+def test_serve_and_scheduler_refuse_a_bad_setting_naming_its_variable(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("DRIFTLOOP_AUTOMATION_PAUSED", "maybe")
+    get_settings.cache_clear()
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert "DRIFTLOOP_AUTOMATION_PAUSED='maybe' is invalid: Input should be a valid boolean" in result.output
+
+
 def test_upgrade_bootstrap_and_reference_set(data_dir: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     boot = runner.invoke(app, ["bootstrap", "--rows", "800"])

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from service.serving.compiled import CompiledColumns, compile_columns
+from service.serving.labels import ProbaLabels, proba_labels
 from service.serving.records import Column
 
 log = logging.getLogger("driftloop.serving")
@@ -53,6 +54,14 @@ class LoadedModel:
         rest = [*transforms[1:], final]
         return compile_columns(transforms[0], self.columns, _Chain(rest))
 
+    @cached_property
+    def labels(self) -> ProbaLabels | None:
+        """Labels from the predict_proba call, when exact for this classifier (service/serving/labels.py);
+        computed at load, off the event loop."""
+        if self.classes is None:
+            return None
+        return proba_labels(self.stages[1])
+
 
 class _Chain:
     """The steps after the compiled one, as one `predict` (for the load-time check)."""
@@ -88,12 +97,15 @@ def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
         transforms = transforms[1:]
     for step in transforms:
         data = step.transform(data)
-    predictions = _to_python(np.asarray(final.predict(data)))
     probabilities = None
     if model.classes is not None and hasattr(model.estimator, "predict_proba"):
         proba = np.asarray(final.predict_proba(data), dtype=float)
+        labels = model.labels
+        predictions = _to_python(labels.labels(proba, data) if labels else np.asarray(final.predict(data)))
         keys = [str(c) for c in model.classes]
         probabilities = [dict(zip(keys, row, strict=True)) for row in proba.round(6).tolist()]
+    else:
+        predictions = _to_python(np.asarray(final.predict(data)))
     return BatchOutput(model=model, predictions=predictions, probabilities=probabilities)
 
 
@@ -169,7 +181,7 @@ class ModelHolder:
                 self.last_error = None
                 return False
             model = await asyncio.to_thread(self._fetch, self.name, version)
-            await asyncio.to_thread(lambda: model.compiled)  # its load-time check, off the event loop
+            await asyncio.to_thread(lambda: (model.compiled, model.labels))  # load-time checks, off the loop
         except Exception as exc:  # registry down: keep serving what is loaded
             self.last_error = f"registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
             log.warning("champion refresh of %s failed: %s", self.name, self.last_error)

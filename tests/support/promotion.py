@@ -17,6 +17,7 @@ from retrain.synthetic import FEATURES, TARGET, generate
 from service.codec import dumps
 from service.config import Settings
 from service.db.tables import Event, RetrainJob, utcnow
+from service.retraining.submit import submit
 from service.serving import store as repository
 
 
@@ -93,6 +94,19 @@ def log_labeled(engine: sa.Engine, name: str, n: int, *, seed: int = 5) -> None:
     with Session(engine) as session:
         repository.record_feedback(session, items=labels)
         session.commit()
+
+
+def queued_job(
+    engine: sa.Engine, registry: Registry, template: ModelVersionInfo, prefix: str, *, force: bool = True
+) -> tuple[str, int]:
+    """A new model `<prefix>-…` with champion 2 and previous_champion 1, 300 labeled rows and a manual job
+    queued (forced by default: promoted whatever the gate says); its name and the job's id."""
+    name = unique(prefix)
+    seed_champion(registry, template, name)
+    log_labeled(engine, name, 300)
+    job = submit(engine, model_name=name, trigger="manual", reason=f"{prefix} test", force=force).job
+    assert job.id is not None
+    return name, job.id
 
 
 def job_settings(url: str, name: str, **overrides: Any) -> Settings:

@@ -31,9 +31,7 @@ from tests.support.promotion import (
     events_of,
     job_row,
     job_settings,
-    log_labeled,
-    seed_champion,
-    unique,
+    queued_job,
 )
 
 Install = Callable[[pytest.MonkeyPatch, Registry], None]
@@ -83,16 +81,6 @@ POINTS = [
     Point("in-outbox-write", lambda mp, r: crash_at(
         mp, queue, "emit", when=lambda _s, **kw: kw["type"] == "model.promoted"), "promoting", True),
 ]  # fmt: skip
-
-
-def _start(engine: sa.Engine, registry: Registry, template: ModelVersionInfo) -> tuple[str, int]:
-    """A model with champion 2 and previous_champion 1, labeled traffic, and a forced job queued."""
-    name = unique("crash")
-    seed_champion(registry, template, name)
-    log_labeled(engine, name, 300)
-    job = submit(engine, model_name=name, trigger="manual", reason="crash test", force=True).job
-    assert job.id is not None
-    return name, job.id
 
 
 def _recover(
@@ -160,7 +148,7 @@ def test_a_crash_at_each_step_is_recovered_as_mlflow_says_on_postgres(
 
 def _crash_and_recover(point: Point, url: str, server: Registry, template: ModelVersionInfo) -> None:
     engine = make_engine(url)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "crash")
     settings = job_settings(url, name)
     with pytest.MonkeyPatch.context() as mp:
         point.install(mp, server)
@@ -189,7 +177,7 @@ def test_an_mlflow_error_after_the_champion_moved_is_a_promotion(
     database_url_slow_pg: str, server: Registry, template: ModelVersionInfo
 ) -> None:
     engine = make_engine(database_url_slow_pg)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "crash")
     with pytest.MonkeyPatch.context() as mp:
         crash_at(mp, server, "get_version", when=_champion_moved(server), error=UNREACHABLE)
         done = worker.run_next(engine, settings=job_settings(database_url_slow_pg, name), registry=server)
@@ -202,7 +190,7 @@ def test_an_mlflow_error_before_the_champion_moved_keeps_the_previous_pointer(
     database_url_slow_pg: str, server: Registry, template: ModelVersionInfo
 ) -> None:
     engine = make_engine(database_url_slow_pg)
-    name, _ = _start(engine, server, template)
+    name, _ = queued_job(engine, server, template, "crash")
     with pytest.MonkeyPatch.context() as mp:
         crash_at(mp, server, "set_alias", when=_alias_is("champion"), error=UNREACHABLE)
         done = worker.run_next(engine, settings=job_settings(database_url_slow_pg, name), registry=server)
@@ -217,7 +205,7 @@ def test_a_promoting_job_whose_registry_is_unreachable_waits_for_it(
     sqlite_url: str, server: Registry, template: ModelVersionInfo
 ) -> None:
     engine = make_engine(sqlite_url)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "crash")
     settings = job_settings(sqlite_url, name)
     with pytest.MonkeyPatch.context() as mp:
         crash_at(mp, server, "promote")
@@ -237,7 +225,7 @@ def test_the_job_row_of_a_recovered_promotion_keeps_its_intent(
     sqlite_url: str, server: Registry, template: ModelVersionInfo
 ) -> None:
     engine = make_engine(sqlite_url)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "crash")
     settings = job_settings(sqlite_url, name)
     with pytest.MonkeyPatch.context() as mp:
         crash_at(mp, server, "set_alias", when=_alias_is("champion"), after=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,31 +14,36 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from retrain.registry import ModelVersionInfo, Registry
+from service.config import Settings
 from service.db.engine import make_engine
 from service.db.tables import RetrainJob, utcnow
 from service.retraining import worker
 from service.retraining.heartbeat import Heartbeat
 from service.retraining.submit import submit
-from tests.support.promotion import (
-    aliases,
-    events_of,
-    job_row,
-    job_settings,
-    log_labeled,
-    seed_champion,
-    unique,
-)
+from tests.support.promotion import aliases, events_of, job_row, job_settings, queued_job, unique
 
 PROMOTED = {"retrain.started": 1, "retrain.succeeded": 1, "model.promoted": 1}
 
 
-def _start(engine: sa.Engine, registry: Registry, template: ModelVersionInfo) -> tuple[str, int]:
-    name = unique("recovery")
-    seed_champion(registry, template, name)
-    log_labeled(engine, name, 300)
-    job = submit(engine, model_name=name, trigger="manual", reason="recovery test", force=True).job
-    assert job.id is not None
-    return name, job.id
+def _frozen_then_recovered(
+    engine: sa.Engine, settings: Settings, registry: Registry, job_id: int
+) -> tuple[Callable[[], None], list[int]]:
+    """The worker freezes (its last beat an hour back) and recovery runs: the action, and the list of how
+    many jobs each recovery ended."""
+    recovered: list[int] = []
+
+    def action() -> None:
+        with Session(engine) as session:
+            row = session.get(RetrainJob, job_id)
+            assert row is not None
+            row.heartbeat_at = utcnow() - timedelta(hours=1)
+            session.add(row)
+            session.commit()
+        recovered.append(
+            worker.fail_stale(engine, settings=settings, registry=registry, model_name=settings.model_name)
+        )
+
+    return action, recovered
 
 
 def _on_challenger_alias(monkeypatch: pytest.MonkeyPatch, registry: Registry, action: Any) -> None:
@@ -56,7 +62,7 @@ def test_a_live_job_slower_than_the_stale_limit_is_never_failed(
     database_url_slow_pg: str, server: Registry, template: ModelVersionInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(database_url_slow_pg)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "recovery")
     # 1.2 s; a beat every 0.24 s
     settings = job_settings(database_url_slow_pg, name, retrain_stale_minutes=0.02)
     recovered: list[int] = []
@@ -79,19 +85,9 @@ def test_a_job_recovery_closed_never_promotes(
     """The worker froze longer than the stale limit (no beats), recovery failed its job; when it wakes
     up it must not move an alias: its intent is refused."""
     engine = make_engine(sqlite_url)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "recovery")
     settings = job_settings(sqlite_url, name)
-    recovered: list[int] = []
-
-    def frozen_then_recovered() -> None:
-        with Session(engine) as session:
-            row = session.get(RetrainJob, job_id)
-            assert row is not None
-            row.heartbeat_at = utcnow() - timedelta(hours=1)
-            session.add(row)
-            session.commit()
-        recovered.append(worker.fail_stale(engine, settings=settings, registry=server, model_name=name))
-
+    frozen_then_recovered, recovered = _frozen_then_recovered(engine, settings, server, job_id)
     _on_challenger_alias(monkeypatch, server, frozen_then_recovered)
     done = worker.run_next(engine, settings=settings, registry=server)
     assert recovered == [1]
@@ -137,27 +133,14 @@ def test_a_job_recovery_closed_is_never_rewritten_by_its_late_worker(
     with its one `retrain.failed`, and no `model.rejected` follows it."""
     url = database_url_slow_pg
     engine = make_engine(url)
-    name = unique("rewrite")
-    seed_champion(server, template, name)
-    log_labeled(engine, name, 300)
-    job = submit(engine, model_name=name, trigger="manual", reason="late worker").job  # not forced
+    name, job_id = queued_job(engine, server, template, "rewrite", force=False)
     settings = job_settings(url, name, retrain_margin=1.0)  # no challenger beats the champion by 1.0
-    recovered: list[int] = []
-
-    def frozen_then_recovered() -> None:
-        with Session(engine) as session:
-            row = session.get(RetrainJob, job.id)
-            assert row is not None
-            row.heartbeat_at = utcnow() - timedelta(hours=1)
-            session.add(row)
-            session.commit()
-        recovered.append(worker.fail_stale(engine, settings=settings, registry=server, model_name=name))
-
+    frozen_then_recovered, recovered = _frozen_then_recovered(engine, settings, server, job_id)
     _on_challenger_alias(monkeypatch, server, frozen_then_recovered)
     done = worker.run_next(engine, settings=settings, registry=server)
     assert recovered == [1]
-    assert done is not None and done.id == job.id
-    row = job_row(engine, job.id)
+    assert done is not None and done.id == job_id
+    row = job_row(engine, job_id)
     assert (row.status, row.active_key) == ("failed", None) and "worker stopped" in (row.error or "")
     assert Counter(e.type for e in events_of(engine, name)) == {"retrain.started": 1, "retrain.failed": 1}
     assert aliases(server, name)["champion"] == "2"
@@ -171,7 +154,7 @@ def test_a_move_after_recovery_ended_the_job_is_put_back(
     the expected one). When the worker resumes and moves the aliases, its end is refused, and it puts
     them back to what the record says: champion 2, previous_champion 1."""
     engine = make_engine(sqlite_url)
-    name, job_id = _start(engine, server, template)
+    name, job_id = queued_job(engine, server, template, "recovery")
     settings = job_settings(sqlite_url, name)
     real = server.promote
     recovered: list[int] = []

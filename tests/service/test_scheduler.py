@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -15,6 +14,7 @@ from service.db.leases import hold_lease
 from service.monitor import Monitor
 from service.monitor.sources import WatchedModels
 from tests.support.monitor import add_reference, log_traffic, settings, unique_model
+from tests.support.schedulers import OverlapProbe, two_schedulers, wait_until
 
 
 def _count(engine: sa.Engine, sql: str, model: str) -> int:
@@ -32,38 +32,16 @@ def test_two_schedulers_over_one_postgres_store_each_run_once(
     for block in range(4):
         log_traffic(setup, demo_estimator, n_rows=1000, offset=block * 1000, drift=plan, model=model)
     s = settings(pg_database, model, drift_check_interval=0.2, breach_m=4, breach_k=2)
-    schedulers = []
-    calls: list[int] = []
-    active = [0]
-    lock = threading.Lock()
+    probe = OverlapProbe(0.3)  # longer than the interval: the other scheduler finds the lease taken
 
-    def count_call(_s: object, _e: object) -> None:
-        with lock:
-            active[0] += 1
-            calls.append(active[0])
-        time.sleep(0.3)  # longer than the interval: the other scheduler finds the lease taken
-        with lock:
-            active[0] -= 1
-
-    extra = [sched.JobSpec(f"probe-{model}", count_call, 0.2)]
-    for _ in range(2):  # two "processes": own engine, own scheduler, own holder id
-        engine = make_engine(pg_database)
+    def jobs(engine: sa.Engine) -> list[sched.JobSpec]:  # the checks and the probe
         models = WatchedModels(engine, names=lambda: [model], settings_for=lambda _: s,
                                champion_version=lambda _: "1")  # fmt: skip
-        jobs = [*sched.background_jobs(s, models, None)[:2], *extra]  # the checks and the probe
-        schedulers.append((sched.build_scheduler(s, engine, jobs), engine))
-    for scheduler, _ in schedulers:
-        scheduler.start()
-    try:
-        deadline = time.monotonic() + 60
-        runs = "SELECT count(*) FROM drift_runs WHERE model_name = :m AND kind = 'drift'"
-        while _count(setup, runs, model) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # a few more ticks of both schedulers
-    finally:
-        for scheduler, engine in schedulers:
-            scheduler.shutdown(wait=True)
-            engine.dispose()
+        return [*sched.background_jobs(s, models, None)[:2], sched.JobSpec(f"probe-{model}", probe, 0.2)]
+
+    runs = "SELECT count(*) FROM drift_runs WHERE model_name = :m AND kind = 'drift'"
+    with two_schedulers(pg_database, s, jobs):
+        wait_until(lambda: _count(setup, runs, model), 4)
     assert _count(setup, runs, model) == 4
     keys = "SELECT count(DISTINCT window_key) FROM drift_runs WHERE model_name = :m"
     assert _count(setup, keys, model) == _count(
@@ -72,41 +50,18 @@ def test_two_schedulers_over_one_postgres_store_each_run_once(
     assert _count(setup, "SELECT count(*) FROM episodes WHERE model_name = :m", model) == 1
     assert _count(setup, "SELECT count(*) FROM events WHERE model_name = :m", model) == 1
     # the probe ran repeatedly and never twice at once (each call records how many bodies were running)
-    assert len(calls) >= 3
-    assert max(calls) == 1, f"two schedulers ran the probe at once: {calls}"
+    assert len(probe.calls) >= 3
+    assert max(probe.calls) == 1, f"two schedulers ran the probe at once: {probe.calls}"
     setup.dispose()
 
 
 def test_two_schedulers_on_sqlite_keep_a_lease_shorter_than_a_run(sqlite_url: str) -> None:
     s = settings(sqlite_url, lease_seconds=0.3)
-    calls: list[int] = []
-    active = [0]
-    lock = threading.Lock()
-
-    def count_call(_s: object, _e: object) -> None:
-        with lock:
-            active[0] += 1
-            calls.append(active[0])
-        time.sleep(1.0)  # three lease lifetimes: only renewal keeps the other scheduler out
-        with lock:
-            active[0] -= 1
-
-    schedulers = []
-    for _ in range(2):  # two "processes": own engine, own scheduler, own holder id
-        engine = make_engine(sqlite_url)
-        schedulers.append(
-            (sched.build_scheduler(s, engine, [sched.JobSpec("probe", count_call, 0.1)]), engine)
-        )
-    for scheduler, _ in schedulers:
-        scheduler.start()
-    try:
+    probe = OverlapProbe(1.0)  # three lease lifetimes: only renewal keeps the other scheduler out
+    with two_schedulers(sqlite_url, s, lambda _engine: [sched.JobSpec("probe", probe, 0.1)]):
         time.sleep(3.5)
-    finally:
-        for scheduler, engine in schedulers:
-            scheduler.shutdown(wait=True)
-            engine.dispose()
-    assert len(calls) >= 3
-    assert max(calls) == 1, f"two schedulers ran the probe at once: {calls}"
+    assert len(probe.calls) >= 3
+    assert max(probe.calls) == 1, f"two schedulers ran the probe at once: {probe.calls}"
 
 
 def test_two_schedulers_on_sqlite_check_each_window_once_with_a_lease_shorter_than_a_check(
@@ -129,26 +84,15 @@ def test_two_schedulers_on_sqlite_check_each_window_once_with_a_lease_shorter_th
         return real(self, window, trigger=trigger)
 
     monkeypatch.setattr(Monitor, "check", slow_check)
-    schedulers = []
-    for _ in range(2):  # two "processes": own engine, own monitor (own frontiers), own holder id
-        engine = make_engine(sqlite_url)
+
+    def drift_check(engine: sa.Engine) -> list[sched.JobSpec]:  # each its own monitor (own frontiers)
         models = WatchedModels(engine, names=lambda: [model], settings_for=lambda _: s,
                                champion_version=lambda _: "1")  # fmt: skip
-        schedulers.append(
-            (sched.build_scheduler(s, engine, sched.background_jobs(s, models, None)[:1]), engine)
-        )
-    for scheduler, _ in schedulers:
-        scheduler.start()
+        return sched.background_jobs(s, models, None)[:1]
+
     runs = "SELECT count(*) FROM drift_runs WHERE model_name = :m AND kind = 'drift'"
-    try:
-        deadline = time.monotonic() + 60
-        while _count(setup, runs, model) < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # a few more ticks of both schedulers
-    finally:
-        for scheduler, engine in schedulers:
-            scheduler.shutdown(wait=True)
-            engine.dispose()
+    with two_schedulers(sqlite_url, s, drift_check):
+        wait_until(lambda: _count(setup, runs, model), 3)
     assert _count(setup, runs, model) == 3
     assert len(checked) == 3 and len(set(checked)) == 3, f"a window was computed twice: {checked}"
     setup.dispose()

@@ -8,12 +8,23 @@ import pytest
 import sqlalchemy as sa
 from sklearn.pipeline import Pipeline
 
+from service.config import Settings
 from service.dashboard import progress
 from service.dashboard.progress import next_window, progress_text, render_progress
 from service.db.engine import make_engine
 from service.monitor.runner import Monitor
 from tests.support.monitor import add_reference, log_traffic, settings, unique_model
 from tests.support.prediction_log import insert, prediction_row
+
+BUCKET = datetime(2026, 3, 1, 10, tzinfo=UTC)  # the hour of the time-window tests
+NOW = BUCKET + timedelta(minutes=45)  # 15 minutes left in it
+
+
+def _hourly(database_url: str) -> tuple[str, Settings, sa.Engine]:
+    """A new model watched in one-hour time windows, its settings and an engine."""
+    model = unique_model()
+    s = settings(database_url, model, window_kind="time", window_seconds=3600.0)
+    return model, s, make_engine(database_url)
 
 
 def test_rows_after_the_last_checked_block_count_toward_the_next(
@@ -52,17 +63,13 @@ def test_rows_after_the_last_checked_block_count_toward_the_next(
 
 
 def test_a_time_window_says_the_time_left_and_its_rows(database_url: str) -> None:
-    model = unique_model()
-    s = settings(database_url, model, window_kind="time", window_seconds=3600.0)
-    engine = make_engine(database_url)
-    now = datetime(2026, 3, 1, 10, 45, tzinfo=UTC)
-    bucket = datetime(2026, 3, 1, 10, tzinfo=UTC)
-    rows = [prediction_row(model, bucket + timedelta(minutes=i), {"x": 1.0}) for i in range(45)]
-    rows += [prediction_row(model, bucket - timedelta(minutes=1), {"x": 1.0})]  # the previous bucket
+    model, s, engine = _hourly(database_url)
+    rows = [prediction_row(model, BUCKET + timedelta(minutes=i), {"x": 1.0}) for i in range(45)]
+    rows += [prediction_row(model, BUCKET - timedelta(minutes=1), {"x": 1.0})]  # the previous bucket
     insert(engine, rows)
-    found = next_window(engine, name=model, version="1", settings=s, now=now)
+    found = next_window(engine, name=model, version="1", settings=s, now=NOW)
     assert found is not None and found["mode"] == "time" and found["rows"] == 45
-    assert found["start"] == bucket.isoformat() and found["seconds_left"] == 15 * 60.0
+    assert found["start"] == BUCKET.isoformat() and found["seconds_left"] == 15 * 60.0
     assert progress_text(found) == "15 min 00 s left (45 rows so far)"
 
 
@@ -104,20 +111,16 @@ def test_labels_after_the_last_checked_performance_block_count_toward_the_next(
 
 
 def test_a_time_window_counts_the_labels_received_in_its_bucket(database_url: str) -> None:
-    model = unique_model()
-    s = settings(database_url, model, window_kind="time", window_seconds=3600.0)
-    engine = make_engine(database_url)
-    now = datetime(2026, 3, 1, 10, 45, tzinfo=UTC)
-    bucket = datetime(2026, 3, 1, 10, tzinfo=UTC)
-    rows = [prediction_row(model, bucket - timedelta(hours=2, minutes=i), {"x": 1.0}) for i in range(30)]
+    model, s, engine = _hourly(database_url)
+    rows = [prediction_row(model, BUCKET - timedelta(hours=2, minutes=i), {"x": 1.0}) for i in range(30)]
     # labels arrive in this bucket for predictions of earlier ones; 5 arrived in the bucket before
-    labels = {r["id"]: (1, bucket + timedelta(minutes=i)) for i, r in enumerate(rows[:25])}
-    labels |= {r["id"]: (0, bucket - timedelta(minutes=1)) for r in rows[25:]}
+    labels = {r["id"]: (1, BUCKET + timedelta(minutes=i)) for i, r in enumerate(rows[:25])}
+    labels |= {r["id"]: (0, BUCKET - timedelta(minutes=1)) for r in rows[25:]}
     insert(engine, rows, labels=labels)
-    found = next_window(engine, name=model, version="1", settings=s, now=now, kind="performance")
+    found = next_window(engine, name=model, version="1", settings=s, now=NOW, kind="performance")
     assert found is not None and found["mode"] == "time" and found["rows"] == 25
     assert progress_text(found) == "15 min 00 s left (25 labeled rows so far)"
-    drift = next_window(engine, name=model, version="1", settings=s, now=now)
+    drift = next_window(engine, name=model, version="1", settings=s, now=NOW)
     assert drift is not None and drift["rows"] == 0  # the predictions were made two hours before
 
 

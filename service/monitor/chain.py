@@ -23,9 +23,9 @@ from service.monitor.windows import (
     Window,
     base_from,
     count_rows,
+    edge_seqs,
     row_block,
     seq_column,
-    seq_positions,
     version_filter,
 )
 
@@ -52,7 +52,7 @@ def _last_seq(conn: sa.Connection, stored: dict[str, Any], block: Window) -> int
         return last
     # a run from before `seq`: its block was positions offset .. offset+limit-1 (nothing was deleted then)
     pos = (block.offset or 0) + (block.limit or 0) - 1
-    found = seq_positions(conn, block.kind, block.model_name, block.model_version, pos, 1)
+    found = edge_seqs(conn, block.kind, version_filter(block.model_name, block.model_version), [pos])
     return found[0] if found else 0
 
 
@@ -123,21 +123,13 @@ def chained_blocks(
     complete = int(conn.execute(count).scalar_one()) // rows
     n = min(limit, complete) if latest is None else min(latest, limit, complete)
     start = index if latest is None else index + complete - n
-    seq = seq_column(kind)
-    stmt = (
-        sa.select(seq)
-        .select_from(base_from(kind))
-        .where(after)
-        .order_by(seq)
-        .offset((start - index) * rows)
-        .limit(n * rows)
-    )
-    seqs = [int(v) for v in conn.execute(stmt).scalars()]
+    skip = (start - index) * rows  # only the blocks' edges are read (windows.edge_seqs)
+    seqs = edge_seqs(conn, kind, after, [skip + j * rows + e for j in range(n) for e in (0, rows - 1)])
     due = [
         replace(
             row_block(kind, model_name, model_version, rows, start + j),
-            first_seq=seqs[j * rows],
-            last_seq=seqs[(j + 1) * rows - 1],
+            first_seq=seqs[2 * j],
+            last_seq=seqs[2 * j + 1],
         )
         for j in range(n)
     ]

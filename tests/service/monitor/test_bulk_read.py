@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from detectors.profile import ReferenceProfile
+from detectors.window import NumericSummary
 from service.db.engine import make_engine
 from service.db.streaming import unescape
 from service.monitor import bulk_read, reader
@@ -185,3 +186,66 @@ def test_parts_of_a_chunk_that_disagree_on_a_type_do_not_concatenate() -> None:
     assert joined is not None and joined.column("c").type == pa.string()
     assert joined.column("c").to_pylist() == [None, None, "a", None, None]
     assert bulk_read.concat([strings, ints]) is None
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ['"a"', None, '"b"', "null", '"a"'],
+        ['"say \\"hi\\""', '"a\\\\b"', '"Zürich ☃"', '"new\\nline"', '""'],
+        ["1", "-7", None, "9223372036854775807"],
+        ["true", "false", "null"],
+        [None, "null"],
+    ],
+)
+def test_a_categorical_column_is_typed_as_the_json_reader_types_it(texts: list[str | None]) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    lines = "\n".join('{"c": ' + t + "}" if t is not None else "{}" for t in texts)
+    expected = pa_json.read_json(io.BytesIO(lines.encode())).column("c").combine_chunks()
+    typed = bulk_read.json_scalars(pa.array(texts, pa.string()))
+    assert typed is not None and typed.type == expected.type and typed.to_pylist() == expected.to_pylist()
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ['"a"', "7"],  # mixed: the JSON reader fails the chunk
+        ["1", "2.5"],  # a double column there; refused here, not guessed
+        ['"2024-01-01"', '"x"'],  # date-like strings may be read as timestamps
+        ["[1]", "null"],
+        ["1", "9223372036854775808"],  # past int64
+    ],
+)
+def test_a_categorical_column_of_other_types_is_refused(texts: list[str | None]) -> None:
+    import pyarrow as pa
+
+    assert bulk_read.json_scalars(pa.array(texts, pa.string())) is None
+
+
+@pytest.mark.postgres
+def test_odd_rows_read_by_columns_as_in_order(pg_database: str, copies: list[int]) -> None:
+    """A number in a string, a row whose features are not an object and an unprofiled key of two types
+    send the ordered reader's chunk down its Python path; the column read gives the same without
+    reading again. A string that is not a number in a numeric feature is read again in order."""
+    engine = make_engine(pg_database)
+    model = unique_model("bulk")
+    rng = np.random.default_rng(5)
+    rows = [prediction_row(model, datetime.now(UTC), features_of(i, rng)) for i in range(60)]
+    rows[3]["features"] = '{"x": "2.5", "c": "north"}'
+    rows[9]["features"] = "[1, 2]"
+    rows[15]["features"] = '{"x": 1.0, "extra": 1}'
+    rows[16]["features"] = '{"x": 2.0, "extra": "one"}'
+    rows[47]["features"] = '{"x": "abc"}'
+    insert(engine, rows)
+    with engine.connect() as conn:
+        window = resolve_blocks(conn, [row_block("drift", model, "1", 60, 0)])[0]
+    fast, slow = read(engine, window, True, 60), read(engine, window, False, 60)
+    assert_same(fast, slow)
+    x = fast.summaries["x"]
+    assert isinstance(x, NumericSummary) and x.values is not None and 2.5 in x.values
+    assert 1 <= len(copies) <= 2  # the chunk of "abc" (and the next, when its run reaches into it)
+    engine.dispose()

@@ -64,10 +64,11 @@ def get_automation(session: SessionDep, runtime: RuntimeDep) -> AutomationPublic
     return _get(session, runtime, runtime.settings.model_name)
 
 
-@router.post("/automation", response_model=AutomationPublic, dependencies=[AdminDep])
+@router.post("/automation", response_model=AutomationPublic, dependencies=[AdminDep], responses=errors(409))
 def set_automation(body: AutomationRequest, session: SessionDep, runtime: RuntimeDep) -> AutomationPublic:
     """Pause or resume the automatic loop of the default model (a rollback pauses it); a change is an
-    `automation.paused` / `automation.resumed` event."""
+    `automation.paused` / `automation.resumed` event. Resuming a configured pause (`automation_paused`) is
+    a 409 saying what to change."""
     return _set(body, session, runtime, runtime.settings.model_name)
 
 
@@ -88,5 +89,6 @@ def set_model_automation(
     name: str, body: AutomationRequest, session: SessionDep, runtime: RuntimeDep
 ) -> AutomationPublic:
     """Pause or resume the automatic loop of the named model; a change is an `automation.paused` /
-    `automation.resumed` event naming it."""
+    `automation.resumed` event naming it. Resuming a configured pause (`automation_paused`) is a 409
+    saying what to change."""
     return _set(body, session, runtime, name)

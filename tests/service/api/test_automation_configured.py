@@ -94,6 +94,9 @@ def test_a_model_paused_in_the_models_file(
         assert f"set automation_paused = false in [models.{paused}] of {tmp_path / 'models.toml'}" in detail
         assert "restart" in detail
         assert client.post("/v1/automation", json={"state": "active"}, headers=ADMIN).status_code == 409
+        paths = client.get("/openapi.json").json()["paths"]  # the schema says a 409 may come
+        for route in ("/v1/automation", "/v1/models/{name}/automation"):
+            assert "409" in paths[route]["post"]["responses"]
         assert stored(database_url, paused) == ([], [])  # nothing recorded, no automation.resumed
         assert client.get(f"/v1/models/{paused}/automation", headers=ADMIN).json()["state"] == "paused"
 

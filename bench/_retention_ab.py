@@ -8,7 +8,6 @@ mean of the A segments on either side)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -35,11 +34,11 @@ def worker_body(url: str, days: int, labeled_days: int) -> None:
         conn.execute(sa.text("SELECT 1"))
     print("READY", flush=True)
     for line in sys.stdin:
+        # retention's own pacing (batch rows, pauses, rest ratio) at the defaults a user gets; the
+        # DRIFTLOOP_RETENTION_* variables of the environment, if set, override them as in a deployment
         settings = Settings(
             database_url=url, window_kind="time", retention_days=days, labeled_retention_days=labeled_days,
             retention_max_seconds=float(line),
-            retention_batch_rows=int(os.environ.get("BENCH_BATCH", "2000")),
-            retention_pause_ms=float(os.environ.get("BENCH_PAUSE_MS", "20")),
         )  # fmt: skip
         started = time.perf_counter()
         report = run_retention(engine, settings, models=[MODEL])
@@ -47,6 +46,7 @@ def worker_body(url: str, days: int, labeled_days: int) -> None:
             "deleted": report.deleted, "batches": report.batches, "days_dropped": len(report.days_dropped),
             "days_replaced": len(report.days_replaced), "days_deferred": len(report.days_deferred),
             "seconds": time.perf_counter() - started, "finished": report.finished,
+            "worked_s": report.worked_s,
         }  # fmt: skip
         print("REPORT " + json.dumps(figures), flush=True)
 

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     retention_pause_ms: float = Field(
         default=20.0, ge=0, description="Pause between deletion batches (leaves the writer room)."
     )
+    retention_rest_ratio: float = Field(
+        default=9.0,
+        ge=0,
+        description="After each retention step (a delete batch, a day partition's count, copy or swap) "
+        "a pause this many times the step's own time (at least the pause above): retention uses at "
+        "most 1 / (1 + ratio) of a core, so serving keeps the machine (docs/scaling.md).",
+    )
     retention_max_seconds: float = Field(
         default=300.0, gt=0, description="Longest retention run; the next run continues."
     )

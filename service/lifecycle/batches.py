@@ -1,8 +1,12 @@
 """Retention's delete batches: the oldest deletable rows of one version, a few thousand per short
-transaction, with their labels and records (SQLite's only way; on PostgreSQL what whole days leave)."""
+transaction, with their labels and records (SQLite's only way; on PostgreSQL what whole days leave);
+and retention's pacing (`Pace`)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,10 +16,36 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from service.db.tables import Feedback, Prediction, utcnow
 from service.lifecycle.keep import Bounds, deletable
+from service.lifecycle.partitions import one_process
 from service.lifecycle.purges import Removed, count, record
 
 P = Prediction.__table__  # type: ignore[attr-defined]
 F = Feedback.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Pace:
+    """Retention's share of the machine and its time budget. After each step (a delete batch; a day
+    partition's count, copy or swap) a pause of `rest_ratio` times the step's own wall time, at least
+    `pause_s`: retention works at most 1 / (1 + rest_ratio) of the time, in steps of well under a
+    second, and backs off by itself when a loaded machine makes its steps slower."""
+
+    pause_s: float
+    rest_ratio: float
+    max_seconds: float
+    started: float = field(default_factory=time.monotonic)
+    worked: float = 0.0  # seconds spent in steps
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        t = time.monotonic()
+        yield
+        spent = time.monotonic() - t
+        self.worked += spent
+        time.sleep(max(self.pause_s, spent * self.rest_ratio))
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() - self.started > self.max_seconds
 
 
 @dataclass
@@ -26,6 +56,7 @@ class RetentionReport:
     runs_marked: int = 0
     rollups: int = 0
     finished: bool = True  # False: stopped by the time budget, the next run continues
+    worked_s: float = 0.0  # time in deletion steps (the rest of the run was pauses and planning)
     per_version: dict[tuple[str, str], int] = field(default_factory=dict)
     held: list[tuple[str, str]] = field(default_factory=list)  # labeled rows kept (row windows)
     partitions_created: list[date] = field(default_factory=list)
@@ -72,6 +103,7 @@ def delete_batch(
 ) -> tuple[datetime, str] | None:
     """One batch in the caller's transaction, from `table` (the predictions table or one partition);
     returns the last row's key, or None when nothing is left."""
+    one_process(conn)
     rows = conn.execute(_eligible(model_name, model_version, b, after, limit, table)).all()
     if not rows:
         return None

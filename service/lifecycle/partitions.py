@@ -45,6 +45,16 @@ INDEXES = (
 _PARTITION = re.compile(r"^predictions_(default|p\d{8}(_k\d+)?)$")
 
 
+def one_process(conn: sa.Connection, *, by_index: bool = False) -> None:
+    """No parallel workers for this transaction's statements (PostgreSQL): retention is background work
+    and must not take every core from serving for a faster scan. `by_index`: a range of a partition's
+    ids is read through its key (the planner would scan the whole day for a third of it)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        if by_index:
+            conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+
+
 def is_partition(table_name: str) -> bool:
     """Whether a table is one of the parent's partitions (schema comparisons leave them out: they are
     made at run time, not declared)."""
@@ -171,6 +181,7 @@ def _with_lock_retries(engine: sa.Engine, body: Callable[[sa.Connection], None])
         try:
             with engine.begin() as conn:
                 conn.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+                one_process(conn)
                 body(conn)
             return True
         except sa.exc.OperationalError as exc:
@@ -188,21 +199,34 @@ def table_of(name: str) -> sa.TableClause:
     return sa.table(name, *[sa.column(c.name, c.type) for c in Prediction.__table__.columns])  # type: ignore[attr-defined]
 
 
-def copy_kept(engine: sa.Engine, day: date, kept: sa.Select[Any]) -> str:
-    """Copy the day's rows to keep (`kept`: a select of whole rows, in the parent's column order) into a
-    new, unattached table with the parent's indexes; no lock on the parent beyond reading it. Returns
-    the new table's name (unique: its index names must not meet those of an earlier replacement)."""
+def new_kept(engine: sa.Engine, day: date) -> str:
+    """A new, unattached table for the day's rows to keep (filled by `copy_into`, then `index_kept`);
+    no lock on the parent. Its name is unique: its index names must not meet an earlier replacement's."""
     name = f"{name_of(day)}_k{time.time_ns() // 1000}"
-    target = table_of(name)
     with engine.begin() as conn:
         _new_table(conn, name, day)
-        conn.execute(sa.insert(target).from_select([c.name for c in target.columns], kept))
-        _indexes(conn, name)
     return name
 
 
+def copy_into(engine: sa.Engine, name: str, rows: sa.Select[Any]) -> int:
+    """Copy `rows` (a select of whole rows, in the parent's column order) into the table `name`, in one
+    short transaction that only reads the parent; the rows copied."""
+    target = table_of(name)
+    with engine.begin() as conn:
+        one_process(conn, by_index=True)
+        done = conn.execute(sa.insert(target).from_select([c.name for c in target.columns], rows))
+    return int(done.rowcount or 0)
+
+
+def index_kept(engine: sa.Engine, name: str) -> None:
+    """The parent's indexes on a filled replacement table (built once, after the rows are in)."""
+    with engine.begin() as conn:
+        one_process(conn)
+        _indexes(conn, name)
+
+
 def drop_leftovers(engine: sa.Engine) -> None:
-    """Tables `copy_kept` made for a replacement that never happened (a crash between the two)."""
+    """Tables `new_kept` made for a replacement that never happened (a crash between the two)."""
     with engine.begin() as conn:
         names = (
             conn.execute(
@@ -224,7 +248,7 @@ def replace_day(
     kept_table: str | None,
     before: Callable[[sa.Connection], bool],
 ) -> bool:
-    """Remove the day partition, putting `kept_table` (from `copy_kept`) in its place if given. `before`
+    """Remove the day partition, putting `kept_table` (from `new_kept`) in its place if given. `before`
     runs first in the same transaction (bookkeeping, label deletes) and may return False to cancel.
     True if the day was replaced."""
     name = name_of(day)

@@ -25,8 +25,10 @@ replacement); what is left (the default partition, days where few rows go) goes 
 batches only (`batches`).
 
 Each batch (`retention_batch_rows`) is one short transaction: select the oldest eligible ids, delete their
-feedback and them, mark the runs and rollup days they touched, count them; a pause follows so the
-prediction writer is never starved, and a run stops after `retention_max_seconds` (the next one continues).
+feedback and them, mark the runs and rollup days they touched, count them. Every step (a batch, a day's
+count, copy or swap) is followed by a pause of `retention_rest_ratio` times its own time (at least
+`retention_pause_ms`), so retention takes a bounded share of the machine from serving (`batches.Pace`),
+and a run stops after `retention_max_seconds` (the next one continues).
 The day of every deleted row is rolled up first (`rollups`), so the daily figures outlive the rows.
 """
 
@@ -43,7 +45,7 @@ from service.config import Settings
 from service.db.lifecycle_tables import PredictionRollup
 from service.db.tables import utcnow
 from service.lifecycle import partitions
-from service.lifecycle.batches import P, RetentionReport, delete_batch
+from service.lifecycle.batches import P, Pace, RetentionReport, delete_batch
 from service.lifecycle.day_retention import remove_days
 from service.lifecycle.export_state import export_floor
 from service.lifecycle.keep import Bounds, bounds, floors, newest_time, row_windows_hold, unchecked_floors
@@ -134,35 +136,37 @@ def run_retention(
         todo = [v for v in versions(conn) if models is None or v[0] in models]
     bounds_of = plan(engine, settings, now, todo, report)
 
-    def out_of_time() -> bool:
-        return time.monotonic() - started > settings.retention_max_seconds
-
+    pace = Pace(
+        settings.retention_pause_ms / 1000.0, settings.retention_rest_ratio, settings.retention_max_seconds
+    )
+    pace.started = started
     tables: list[object] = [P]
     if partitioned:
-        days = remove_days(engine, bounds_of, out_of_time)
+        days = remove_days(engine, bounds_of, pace)
         for removed in days.removed:
             report.add(removed)
         report.runs_marked += days.runs_marked
         report.days_dropped, report.days_replaced = days.dropped, days.replaced
         report.days_deferred = days.deferred
+        report.worked_s = pace.worked
         # the batches walk only what whole days left: a kept day's rows are never re-read
         tables = [partitions.table_of(name) for name in days.left]
     for (model_name, model_version), b in bounds_of.items():
         for table in tables:
             after: tuple[datetime, str] | None = None
             while True:
-                with engine.begin() as conn:
+                with pace.step(), engine.begin() as conn:
                     after = delete_batch(
                         conn, model_name, model_version, b, after, settings.retention_batch_rows, report,
                         table,
                     )  # fmt: skip
+                report.worked_s = pace.worked
                 if after is None:
                     break
                 # checked after a batch: every run makes progress, however short its budget
-                if out_of_time():
+                if pace.out_of_time():
                     report.finished = False
                     return report
-                time.sleep(settings.retention_pause_ms / 1000.0)
     if report.days_deferred:
         report.finished = False
     return report

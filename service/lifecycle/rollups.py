@@ -2,8 +2,10 @@
 
 A rollup holds the day's prediction count, labeled count, latency percentiles and the prediction
 distribution (class counts, or quantiles of a numeric output; `rollup_stats`). It is computed from the raw
-rows of a complete day and recomputed while labels may still arrive (`RECOMPUTE_DAYS`); once retention
-deletes rows of the day it is `final` and never recomputed from what is left.
+rows of a complete day and recomputed while labels may still arrive (`RECOMPUTE_DAYS`), at most once per
+`RECOMPUTE_EVERY` (the job runs hourly beside retention: re-reading the last days at every run would cost
+more than the rollups themselves); once retention deletes rows of the day it is `final` and never
+recomputed from what is left.
 
 Bounded work: a day is read in keyset chunks of `CHUNK_ROWS`, each its own short read (no transaction or
 snapshot is held across a day of a big log), and a run stops after its budget (`max_seconds`, `max_rows`,
@@ -36,7 +38,8 @@ F = Feedback.__table__  # type: ignore[attr-defined]
 R = PredictionRollup.__table__  # type: ignore[attr-defined]
 PROGRESS = RollupProgress.__table__  # type: ignore[attr-defined]
 CHUNK_ROWS = 20_000
-RECOMPUTE_DAYS = 2  # the last complete days are recomputed: their labels are still arriving
+RECOMPUTE_DAYS = 2  # a day's rollup is recomputed until it was computed this long after the day ended
+RECOMPUTE_EVERY = timedelta(hours=24)  # and at most this often: each day is read 3 times in all
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -85,8 +88,15 @@ def compute_day(
             return stats
 
 
-def store_day(conn: sa.Connection, model_name: str, model_version: str, day: date, stats: DayStats) -> None:
-    """Insert or replace the rollup (never a final one)."""
+def store_day(
+    conn: sa.Connection,
+    model_name: str,
+    model_version: str,
+    day: date,
+    stats: DayStats,
+    computed_at: datetime | None = None,
+) -> None:
+    """Insert or replace the rollup (never a final one); `computed_at`: the time the job ran at."""
     values = {
         "predictions": stats.predictions,
         "labeled": stats.labeled,
@@ -95,7 +105,7 @@ def store_day(conn: sa.Connection, model_name: str, model_version: str, day: dat
         "latency_p99": stats.latency(0.99),
         "latency_max": stats.latency_max,
         "outputs": dumps(stats.outputs()),
-        "computed_at": utcnow(),
+        "computed_at": computed_at or utcnow(),
     }
     key = (R.c.model_name == model_name, R.c.model_version == model_version, R.c.day == day)
     existing = conn.execute(sa.select(R.c.id, R.c.final).where(*key)).first()
@@ -114,24 +124,30 @@ def roll_up(conn: sa.Connection, model_name: str, model_version: str, day: date)
     store_day(conn, model_name, model_version, day, compute_day(conn, model_name, model_version, day))
 
 
+def _stale(final: bool, computed_at: datetime, day: date, now: datetime) -> bool:
+    """Whether a stored rollup is recomputed: not final, computed before its labels settled (the day's
+    end + RECOMPUTE_DAYS) and at least RECOMPUTE_EVERY ago."""
+    settled = day_bounds(day)[1] + timedelta(days=RECOMPUTE_DAYS)
+    return not final and computed_at < settled and computed_at <= now - RECOMPUTE_EVERY
+
+
 def pending_days(
-    conn: sa.Connection, today: date, models: Collection[str] | None = None
+    conn: sa.Connection, now: datetime, models: Collection[str] | None = None
 ) -> list[tuple[str, str, date]]:
-    """Complete version-days without a rollup, plus the last `RECOMPUTE_DAYS` ones not yet final, oldest
-    first per version; rows of today are never rolled up. Days without traffic get no rollup."""
-    first_of_today = day_bounds(today)[0]
-    rolled = sa.select(R.c.model_name, R.c.model_version, R.c.day, R.c.final)
+    """Complete version-days without a rollup, plus those whose rollup is stale (`_stale`), oldest first
+    per version; rows of today are never rolled up. Days without traffic get no rollup."""
+    first_of_today = day_bounds(now.astimezone(UTC).date())[0]
+    rolled = sa.select(R.c.model_name, R.c.model_version, R.c.day, R.c.final, R.c.computed_at)
     if models is not None:
         rolled = rolled.where(R.c.model_name.in_(models))
-    done = {(r.model_name, r.model_version, r.day): r.final for r in conn.execute(rolled)}
-    recompute_from = today - timedelta(days=RECOMPUTE_DAYS)
+    done = {(r.model_name, r.model_version, r.day): r for r in conn.execute(rolled)}
     out: list[tuple[str, str, date]] = []
     for name, version in log_versions(conn, models):
         at = first_time(conn, name, version, EPOCH_TIME)
         while at is not None and at < first_of_today:
             day = at.date()
-            final = done.get((name, version, day))
-            if final is None or (not final and day >= recompute_from):
+            stored = done.get((name, version, day))
+            if stored is None or _stale(stored.final, stored.computed_at, day, now):
                 out.append((name, version, day))
             at = first_time(conn, name, version, day_bounds(day)[1])
     return out
@@ -183,6 +199,7 @@ def _roll_up_within(
     out_of_budget: Any,
     chunk_rows: int,
     report: RollupReport,
+    now: datetime,
 ) -> bool:
     """One version-day, chunk by chunk; True once stored, False when the budget stopped it (state saved)."""
     stats, after = _resume(engine, name, version, day)
@@ -195,7 +212,7 @@ def _roll_up_within(
             report.rows += len(rows)
         if len(rows) < chunk_rows:
             with engine.begin() as conn:
-                store_day(conn, name, version, day, stats)
+                store_day(conn, name, version, day, stats, computed_at=now)
                 conn.execute(sa.delete(PROGRESS).where(*_key(name, version, day)))
             return True
         if out_of_budget():
@@ -214,7 +231,7 @@ def roll_up_pending(
     chunk_rows: int = CHUNK_ROWS,
 ) -> RollupReport:
     """Every pending version-day (of `models`, default all), oldest first, within the budget."""
-    today = (now or utcnow()).astimezone(UTC).date()
+    now = now or utcnow()
     started, report = clock.monotonic(), RollupReport()
 
     def out_of_budget() -> bool:
@@ -223,14 +240,14 @@ def roll_up_pending(
         )
 
     with engine.connect() as conn:
-        pending = pending_days(conn, today, models)
+        pending = pending_days(conn, now, models)
     with engine.begin() as conn:  # a saved day that retention has since finalized is not continued
         saved = conn.execute(sa.select(PROGRESS.c.model_name, PROGRESS.c.model_version, PROGRESS.c.day)).all()
         for name, version, day in set(map(tuple, saved)) - set(pending):
             if models is None or name in models:
                 conn.execute(sa.delete(PROGRESS).where(*_key(name, version, day)))
     for name, version, day in pending:
-        if not _roll_up_within(engine, name, version, day, out_of_budget, chunk_rows, report):
+        if not _roll_up_within(engine, name, version, day, out_of_budget, chunk_rows, report, now):
             report.finished = False
             return report
         report.completed += 1

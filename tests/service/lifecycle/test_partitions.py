@@ -15,8 +15,8 @@ from sqlmodel import Session
 from service.config import Settings
 from service.db.engine import make_engine
 from service.db.tables import RetrainJob
-from service.lifecycle import partitions
-from service.lifecycle.day_retention import candidates
+from service.lifecycle import day_retention, partitions
+from service.lifecycle.day_retention import candidates, spans
 from service.lifecycle.retention import RetentionReport, plan, run_retention
 from service.retraining.training_data import labeled_rows
 from service.serving.store import record_feedback
@@ -34,7 +34,9 @@ def engine(pg_database: str) -> Iterator[sa.Engine]:
 
 def settings(engine: sa.Engine, **overrides: Any) -> Settings:
     url = engine.url.render_as_string(hide_password=False)
-    values: dict[str, Any] = {"database_url": url, "retention_pause_ms": 0, "window_kind": "time"}
+    values: dict[str, Any] = {
+        "database_url": url, "retention_pause_ms": 0, "retention_rest_ratio": 0, "window_kind": "time",
+    }  # fmt: skip
     return Settings(**{**values, **overrides})
 
 
@@ -111,10 +113,14 @@ def test_a_day_whose_rows_all_go_is_dropped_whole(engine: sa.Engine) -> None:
     assert rows_in(engine, partitions.name_of(day), model) == 0
 
 
-def test_labeled_rows_stay_in_a_replaced_day_and_are_read_as_before(engine: sa.Engine) -> None:
+@pytest.mark.parametrize("chunk", [50_000, 3])  # one span for the day, or four read step by step
+def test_labeled_rows_stay_in_a_replaced_day_and_are_read_as_before(
+    engine: sa.Engine, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(day_retention, "CHUNK_ROWS", chunk)
     model = unique_model("part")
     now = datetime(2030, 7, 20, 12, tzinfo=UTC)
-    day = date(2030, 6, 1)  # past 30 days, within 180
+    day = date(2030, 6, 1 if chunk > 3 else 2)  # past 30 days, within 180 (a day per case)
     ensure_days(engine, day, date(2030, 7, 19))
     rows = day_rows(model, day, 10)
     labeled = rows[:3]
@@ -162,10 +168,14 @@ def test_a_day_where_few_rows_go_is_left_to_the_batches(engine: sa.Engine) -> No
     assert day in attached(engine) and rows_in(engine, partitions.name_of(day), model) == 8
 
 
-def test_a_retrain_jobs_window_keeps_its_rows_in_a_replaced_day(engine: sa.Engine) -> None:
+@pytest.mark.parametrize("chunk", [50_000, 5])
+def test_a_retrain_jobs_window_keeps_its_rows_in_a_replaced_day(
+    engine: sa.Engine, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(day_retention, "CHUNK_ROWS", chunk)
     model = unique_model("part")
     now = datetime(2030, 12, 20, 12, tzinfo=UTC)
-    day = date(2030, 1, 10)  # past 180 days: only the job keeps its labeled rows
+    day = date(2030, 1, 10 if chunk > 5 else 11)  # past 180 days: only the job keeps its labeled rows
     ensure_days(engine, day)
     rows = day_rows(model, day, 12)
     insert(
@@ -202,3 +212,24 @@ def test_a_lock_retention_cannot_get_defers_the_day(engine: sa.Engine) -> None:
     assert leftovers == []
     report = run_retention(engine, settings(engine), now=now, models=[model])
     assert report.days_dropped == [day] and len(ids(engine, model)) == 1
+
+
+def test_spans_cut_a_day_so_every_row_is_in_exactly_one(engine: sa.Engine) -> None:
+    model = unique_model("part")
+    day = date(2030, 4, 3)
+    ensure_days(engine, day)
+    rows = day_rows(model, day, 10)
+    insert(engine, rows)
+    part = partitions.table_of(partitions.name_of(day))
+    with engine.connect() as conn:
+        cut = spans(conn, part, rows=3)
+    start = partitions.bounds_of(day)[0]
+    late = [  # written after the cut, outside its ids: in the open first and last spans
+        prediction_row(model, start, {"x": 0.0}, row_id=k * 36) for k in ("0", "f")
+    ]
+    insert(engine, late)
+    with engine.connect() as conn:
+        got = [set(conn.execute(sa.select(part.c.id).where(*s.rows(part.c.id))).scalars()) for s in cut]
+    assert [len(g) for g in got] == [4, 3, 3, 2]
+    assert late[0]["id"] in got[0] and late[1]["id"] in got[-1]
+    assert set().union(*got) == {r["id"] for r in rows + late}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from sqlmodel import Session
 from service.config import Settings
 from service.db.engine import make_engine
 from service.db.tables import DriftRun, Episode, RetrainJob
+from service.lifecycle import batches
 from service.lifecycle.retention import run_retention
 from tests.support.prediction_log import FB, P, insert, prediction_row, unique_model
 
@@ -32,6 +34,7 @@ def settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": url,
         "retention_pause_ms": 0,
+        "retention_rest_ratio": 0,
         "breach_m": 3,
         "window_kind": "time",
     }
@@ -252,3 +255,17 @@ def test_a_model_keeps_rows_for_its_own_periods_from_the_models_file(
     assert report.per_version == {(short, "1"): 5}
     assert {r["id"] for r in labeled} <= ids(engine, short) and len(ids(engine, short)) == 3
     assert {r["id"] for r in others} <= ids(engine, default)  # the process's 30 days
+
+
+def test_each_step_is_followed_by_a_rest_in_proportion_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(batches.time, "sleep", slept.append)
+    pace = batches.Pace(pause_s=0.01, rest_ratio=4, max_seconds=60)
+    with pace.step():
+        began = time.monotonic()
+        while time.monotonic() - began < 0.05:  # the step's own work
+            pass
+    with pace.step():
+        pass  # a step shorter than the pause still waits the pause
+    assert slept[0] >= 4 * 0.05 and slept[1] == pytest.approx(0.01, abs=0.005)
+    assert pace.worked >= 0.05 and not pace.out_of_time()

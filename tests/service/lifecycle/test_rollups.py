@@ -17,7 +17,14 @@ from service.db.tables import Prediction
 from service.lifecycle import rollup_stats
 from service.lifecycle.retention import run_retention
 from service.lifecycle.rollup_stats import DayStats
-from service.lifecycle.rollups import EDGES, RollupReport, histogram_quantile, roll_up_pending, run_rollups
+from service.lifecycle.rollups import (
+    EDGES,
+    RECOMPUTE_EVERY,
+    RollupReport,
+    histogram_quantile,
+    roll_up_pending,
+    run_rollups,
+)
 from tests.support.prediction_log import insert, prediction_row, unique_model
 
 NOW = datetime(2026, 8, 10, 9, tzinfo=UTC)
@@ -97,12 +104,17 @@ def test_recent_days_are_recomputed_final_ones_never(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         freeze = "UPDATE prediction_rollups SET final = :t WHERE model_name = :m AND day < :d"
         conn.execute(sa.text(freeze), {"t": True, "m": model, "d": recent.date()})
-    assert run_rollups(engine, now=NOW, models=[model]) == 1  # only the recent day: labels may still arrive
+    assert run_rollups(engine, now=NOW + timedelta(hours=1), models=[model]) == 0  # at most daily
+    # only the recent day: labels may still arrive
+    assert run_rollups(engine, now=NOW + RECOMPUTE_EVERY, models=[model]) == 1
     got = rollups(engine, model)
     assert got[("1", "2026-08-09")]["predictions"] == 11
     assert (
         got[("1", old_day.date().isoformat())]["predictions"] == 10
     )  # final: what is left never replaces it
+    # computed once its labels settled (2 days after the day ended): never again
+    assert run_rollups(engine, now=NOW + 2 * RECOMPUTE_EVERY, models=[model]) == 1
+    assert run_rollups(engine, now=NOW + 4 * RECOMPUTE_EVERY, models=[model]) == 0
 
 
 def test_histogram_quantile_bounds() -> None:

@@ -388,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 "slices": len(ret), "finished": bool(ret and ret[-1]["finished"]),
                 "days_dropped": sum(r["days_dropped"] for r in ret),
                 "days_replaced": sum(r["days_replaced"] for r in ret),
+                "worked_s": sum(r.get("worked_s", 0.0) for r in ret),  # in steps; the rest was rests
             }  # fmt: skip
             print(f"retention              {results['retention']} (the interleaved run took "
                   f"{summary['wall_s']:.0f} s)")  # fmt: skip

@@ -279,10 +279,20 @@ def bounds(conn: sa.Connection, window: Window) -> tuple[datetime | None, dateti
     """First and last row time of the window (a time window's own span when it has one)."""
     if window.start is not None and window.end is not None:
         return window.start, window.end
-    if window.first_seq is not None:  # no OFFSET: no ORDER BY either (0.5 s less at 1M rows, PostgreSQL)
-        t = time_column(window.kind)
+    if window.first_seq is not None and window.last_seq is not None:  # no OFFSET, no ORDER BY
+        t, seq = time_column(window.kind), seq_column(window.kind)
+        version = version_filter(window.model_name, window.model_version)
+        times = sa.select(t.label("t")).select_from(base_from(window.kind))
+        beyond = [times.where(version, seq < window.first_seq), times.where(version, seq > window.last_seq)]
         stmt = sa.select(sa.func.min(t), sa.func.max(t)).select_from(base_from(window.kind))
-        first, last = conn.execute(stmt.where(window_filter(window))).one()
+        if any(conn.execute(sa.select(*(r.exists() for r in beyond))).one()):
+            # min/max over the block's own rows (OFFSET 0 keeps the planner from walking the time index
+            # from its ends past every row of the rest: seconds for a 1M-row block of 10M)
+            span = times.where(window_filter(window)).offset(0).subquery()
+            stmt = sa.select(sa.func.min(span.c.t), sa.func.max(span.c.t))
+        else:  # the block is all the version's rows: the time index's first and last entries
+            stmt = stmt.where(window_filter(window))
+        first, last = conn.execute(stmt).one()
         return first, last
     rows = select_window(window, [time_column(window.kind).label("t")]).subquery()
     lo, hi = conn.execute(sa.select(sa.func.min(rows.c.t), sa.func.max(rows.c.t))).one()

@@ -3,13 +3,13 @@ every `seq` in commit order, with another model's rows in between (gaps in the m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from service.db.engine import make_engine
-from service.monitor.windows import P, edge_seqs, resolve_blocks, row_block, version_filter
+from service.monitor.windows import P, bounds, edge_seqs, resolve_blocks, row_block, version_filter
 from tests.support.prediction_log import insert, prediction_row, unique_model
 
 
@@ -43,4 +43,23 @@ def test_blocks_resolve_to_the_seqs_of_their_edges(database_url: str) -> None:
             listed[7],
             listed[44],
         ]
+    engine.dispose()
+
+
+def test_a_blocks_time_span_is_that_of_its_own_rows(database_url: str) -> None:
+    """With rows on both sides of the block (read over the block's seq range) and without (from the time
+    index's ends); times out of seq order."""
+    engine = make_engine(database_url)
+    model = unique_model("span")
+    now = datetime.now(UTC)
+    minutes = [5, 1, 9, 3, 7, 0, 8, 2, 6, 4, 11, 10]  # row i at now + minutes[i]
+    for m in minutes:
+        insert(engine, [prediction_row(model, now + timedelta(minutes=m), {"x": 1.0})])
+    with engine.connect() as conn:
+        for size, index in ((4, 1), (4, 0), (12, 0)):
+            block = resolve_blocks(conn, [row_block("drift", model, "1", size, index)])[0]
+            own = [now + timedelta(minutes=m) for m in minutes[index * size : (index + 1) * size]]
+            first, last = bounds(conn, block)
+            assert first is not None and last is not None
+            assert (first.timestamp(), last.timestamp()) == (min(own).timestamp(), max(own).timestamp())
     engine.dispose()

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from service.serving.compiled import CompiledColumns, compile_columns
+from service.serving.final import NativeFinal, native_final
 from service.serving.labels import ProbaLabels, proba_labels
 from service.serving.records import Column
 
@@ -62,6 +63,19 @@ class LoadedModel:
             return None
         return proba_labels(self.stages[1])
 
+    @cached_property
+    def native_proba(self) -> NativeFinal | None:
+        """The final step's predict_proba without scikit-learn's validation, when exact (final.py)."""
+        return native_final(self.stages[1], "predict_proba") if self.classes is not None else None
+
+    @cached_property
+    def native_predict(self) -> NativeFinal | None:
+        return native_final(self.stages[1], "predict") if self.classes is None else None
+
+    def prepare(self) -> None:
+        """Run the load-time checks (compiled transform, labels, native final step): in a worker thread."""
+        _ = (self.compiled, self.labels, self.native_proba, self.native_predict)
+
 
 class _Chain:
     """The steps after the compiled one, as one `predict` (for the load-time check)."""
@@ -87,6 +101,10 @@ def _to_python(values: np.ndarray) -> list[Any]:
     return values_list
 
 
+def _call(native: NativeFinal | None, sklearn: Callable[[Any], Any], data: Any) -> np.ndarray:
+    return native.call(data) if native is not None and native.takes(data) else np.asarray(sklearn(data))
+
+
 def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
     transforms, final = model.stages
     compiled = model.compiled
@@ -99,13 +117,13 @@ def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
         data = step.transform(data)
     probabilities = None
     if model.classes is not None and hasattr(model.estimator, "predict_proba"):
-        proba = np.asarray(final.predict_proba(data), dtype=float)
+        proba = np.asarray(_call(model.native_proba, final.predict_proba, data), dtype=float)
         labels = model.labels
         predictions = _to_python(labels.labels(proba, data) if labels else np.asarray(final.predict(data)))
         keys = [str(c) for c in model.classes]
         probabilities = [dict(zip(keys, row, strict=True)) for row in proba.round(6).tolist()]
     else:
-        predictions = _to_python(np.asarray(final.predict(data)))
+        predictions = _to_python(_call(model.native_predict, final.predict, data))
     return BatchOutput(model=model, predictions=predictions, probabilities=probabilities)
 
 
@@ -181,7 +199,7 @@ class ModelHolder:
                 self.last_error = None
                 return False
             model = await asyncio.to_thread(self._fetch, self.name, version)
-            await asyncio.to_thread(lambda: (model.compiled, model.labels))  # load-time checks, off the loop
+            await asyncio.to_thread(model.prepare)  # load-time checks, off the event loop
         except Exception as exc:  # registry down: keep serving what is loaded
             self.last_error = f"registry unreachable: {exc.__class__.__name__}: {exc}"[:500]
             log.warning("champion refresh of %s failed: %s", self.name, self.last_error)

@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         default=20.0, ge=0, description="Pause between deletion batches (leaves the writer room)."
     )
     retention_rest_ratio: float = Field(
-        default=9.0,
+        default=19.0,
         ge=0,
         description="After each retention step (a delete batch, a day partition's count, copy or swap) "
         "a pause this many times the step's own time (at least the pause above): retention uses at "

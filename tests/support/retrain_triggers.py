@@ -12,14 +12,16 @@ from service.db.tables import DriftRun, Episode, RetrainJob, utcnow
 from service.monitor.sources import WatchedModels
 
 
-def open_performance_episode(engine: sa.Engine, model: str) -> int:
-    """A breaching performance run of the model's version 1 and the open episode it started; its id."""
+def open_performance_episode(
+    engine: sa.Engine, model: str, *, version: str = "1", summary: str = "{}", window: str = "1"
+) -> int:
+    """A breaching performance run of the model's `version` and the open episode it started; its id."""
     now = utcnow()
     with Session(engine) as session:
         run = DriftRun(
-            window_key=f"performance:{model}:1", kind="performance", model_name=model, model_version="1",
-            window_start=now, window_end=now, n_rows=500, status="drift", is_breach=True, summary="{}",
-            started_at=now, finished_at=now,
+            window_key=f"performance:{model}:{window}", kind="performance", model_name=model,
+            model_version=version, window_start=now, window_end=now, n_rows=500, status="drift",
+            is_breach=True, summary=summary, started_at=now, finished_at=now,
         )  # fmt: skip
         session.add(run)
         session.flush()

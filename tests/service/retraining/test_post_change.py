@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
@@ -14,13 +14,14 @@ from retrain.registry import ModelVersionInfo, Registry
 from retrain.synthetic import FEATURES, TARGET, DriftPlan, generate
 from service.codec import dumps
 from service.db.engine import make_engine
-from service.db.tables import DriftRun, Episode, utcnow
+from service.db.tables import utcnow
 from service.monitor.references import get_reference
 from service.retraining import worker
 from service.retraining.submit import submit
 from service.retraining.triggers import trigger_for_open_episodes
 from service.serving import store as repository
 from tests.support.promotion import job_settings, seed_champion, unique
+from tests.support.retrain_triggers import open_performance_episode
 
 
 def log_stream(engine: sa.Engine, name: str, n: int, concept_at: int) -> list:  # type: ignore[type-arg]
@@ -44,24 +45,9 @@ def log_stream(engine: sa.Engine, name: str, n: int, concept_at: int) -> list:  
     return times
 
 
-def open_episode_at(engine: sa.Engine, name: str, predicted_from: object) -> int:
-    now = utcnow()
-    with Session(engine) as session, session.begin():
-        run = DriftRun(
-            window_key=f"performance:{name}:change", kind="performance", trigger="schedule", model_name=name,
-            model_version="2", window_start=now, window_end=now, n_rows=500, status="drift", is_breach=True,
-            summary=dumps({"message": "degraded", "predicted_from": predicted_from.isoformat()}),  # type: ignore[attr-defined]
-            started_at=now, finished_at=now,
-        )  # fmt: skip
-        session.add(run)
-        session.flush()
-        assert run.id is not None
-        episode = Episode(model_name=name, kind="performance", status="open", opened_at=now,
-                          first_run_id=run.id, last_run_id=run.id)  # fmt: skip
-        session.add(episode)
-        session.flush()
-        assert episode.id is not None
-        return episode.id
+def open_episode_at(engine: sa.Engine, name: str, predicted_from: datetime) -> int:
+    summary = dumps({"message": "degraded", "predicted_from": predicted_from.isoformat()})
+    return open_performance_episode(engine, name, version="2", summary=summary, window="change")
 
 
 def test_the_challenger_trains_on_rows_from_the_change_on(

@@ -3,9 +3,12 @@
 The five are different pipelines on the demo features (the one-model run's logistic pipeline among them),
 registered in the scratch MLflow store. Both processes run side by side; timed runs alternate between
 them (one, five, five, one, ...) so that both see the same machine, and medians of the rounds are compared.
-The total load is the same: `connections` closed-loop connections, split over the five models' own
-`/models/{name}/invocations` by one wrk per model (exact 2xx count per model). Then each model gets a
-one-model process of its own, for the five-process memory sum.
+The total load is the same and made the same way: `connections` closed-loop connections over five wrk
+processes of one thread each. In the five-model process each wrk loads one model's
+`/models/{name}/invocations` (exact 2xx count per model); in the one-model process all five load
+`/invocations`. (Before, the one-model process got one wrk of all connections: on 2 cores a different
+client is a different machine for the server.) Then each model gets a one-model process of its own, for
+the five-process memory sum.
 """
 
 from __future__ import annotations
@@ -117,28 +120,31 @@ def rss_mb(pid: int) -> float:
 
 @dataclass(frozen=True)
 class Round:
-    """One timed run of one process: per model, the load and the rows it logged meanwhile."""
+    """One timed run of one process: each wrk's (model, load), and the rows each model logged meanwhile."""
 
-    loads: dict[str, LoadResult]
+    loads: list[tuple[str, LoadResult]]
     logged: dict[str, int]
     cpu_s: float = 0.0  # the server's CPU seconds during the timed run
 
     @property
     def cpu_us_per_request(self) -> float:
-        n = sum(x.ok for x in self.loads.values())
+        n = sum(x.ok for _, x in self.loads)
         return self.cpu_s / n * 1e6 if n else 0.0
 
     @property
     def rps(self) -> float:
-        return sum(x.rps for x in self.loads.values())
+        return sum(x.rps for _, x in self.loads)
 
     @property
-    def p99_ms(self) -> float:  # the worst model's p99: each wrk has its own histogram
-        return max(x.p99_ms for x in self.loads.values())
+    def p99_ms(self) -> float:  # the worst wrk's p99: each has its own histogram
+        return max(x.p99_ms for _, x in self.loads)
 
     @property
     def rows_ok(self) -> bool:
-        return all(self.logged.get(m, 0) == x.ok for m, x in self.loads.items())
+        ok: dict[str, int] = {}
+        for model, x in self.loads:
+            ok[model] = ok.get(model, 0) + x.ok
+        return all(self.logged.get(m, 0) == n for m, n in ok.items())
 
 
 @dataclass
@@ -186,24 +192,29 @@ class ManyBench:
         for model in process.paths:  # every model loaded, not only one
             self.servers.wait_ready(process.label, f"{process.url}/models/{model}/ping")
 
-    def load(self, process: Process, seconds: float, connections: int | None = None) -> dict[str, LoadResult]:
+    def load(
+        self, process: Process, seconds: float, connections: int | None = None, parts: int | None = None
+    ) -> list[tuple[str, LoadResult]]:
+        """`parts` wrk processes (default: one per model) share the connections; the i-th loads model
+        i mod n. Both processes of a round get the same `parts`, so the load generator is the same and
+        only the server differs."""
         models = list(process.paths)
-        shares = split(connections or self.connections, len(models))
+        shares = split(connections or self.connections, parts or len(models))
 
-        def one(i: int) -> LoadResult:
+        def one(i: int) -> tuple[str, LoadResult]:
             script_dir = self.tmp / f"wrk-{process.label}-{i}"
             script_dir.mkdir(exist_ok=True)
-            url = process.url + process.paths[models[i]]
-            return run_wrk(url, self.bodies, seconds=seconds, connections=shares[i], threads=1,
-                           script_dir=script_dir)  # fmt: skip
+            model = models[i % len(models)]
+            return model, run_wrk(process.url + process.paths[model], self.bodies, seconds=seconds,
+                                  connections=shares[i], threads=1, script_dir=script_dir)  # fmt: skip
 
-        with ThreadPoolExecutor(len(models)) as pool:
-            return dict(zip(models, pool.map(one, range(len(models))), strict=True))
+        with ThreadPoolExecutor(len(shares)) as pool:
+            return list(pool.map(one, range(len(shares))))
 
-    def timed(self, process: Process) -> Round:
+    def timed(self, process: Process, parts: int) -> Round:
         before = self.count(process.database_url)
         cpu = cpu_seconds(process.pid)
-        loads = self.load(process, self.seconds)
+        loads = self.load(process, self.seconds, parts=parts)
         cpu = cpu_seconds(process.pid) - cpu
         after = self.count(process.database_url)
         logged = {m: after.get(m, 0) - before.get(m, 0) for m in process.paths}
@@ -214,7 +225,7 @@ class ManyBench:
         five = self.start("five-models", names, default_path=False)
         for process in (one, five):
             self.ready(process)
-            self.load(process, self.warmup)
+            self.load(process, self.warmup, parts=len(names))
         results: dict[str, list[Round]] = {"one": [], "five": []}
         for i in range(self.rounds):
             pair = (("one", one), ("five", five))
@@ -222,7 +233,7 @@ class ManyBench:
                 print(
                     f"  round {i + 1}/{self.rounds}, {process.label}: load average {os.getloadavg()[0]:.1f}"
                 )
-                results[key].append(self.timed(process))
+                results[key].append(self.timed(process, len(names)))
                 last = results[key][-1]
                 print(
                     f"    {last.rps:,.0f} req/s, p99 {last.p99_ms:.1f} ms, "
@@ -278,7 +289,7 @@ def report(
         <= 1.5,
     }
     lines = [
-        f"{connections} connections in total (the five-model process: split over its five models), "
+        f"{connections} connections in total over five wrk processes in both (five models: one wrk each), "
         f"single-row dataframe_records, {len(one)} alternating rounds of {seconds:.0f} s, medians; {backend}",
         "",
         f"Rounds, one model / five models req/s (five as a share of one): {per_round}.",
@@ -295,7 +306,7 @@ def report(
         "|---|---:|---:|---:|---:|---:|",
     ]
     last = five[-1]
-    for model, x in last.loads.items():
+    for model, x in last.loads:
         lines.append(
             f"| {model} | {x.rps:,.0f} | {x.p50_ms:.2f} | {x.p99_ms:.1f} | {x.ok} "
             f"| {last.logged.get(model, 0)} |"

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
@@ -38,7 +39,7 @@ REGRESSORS = [Ridge(alpha=0.5), LinearRegression(), DecisionTreeRegressor(max_de
 def _batches() -> list[np.ndarray]:
     test = np.random.default_rng(4).normal(scale=2.0, size=(300, 5))
     test[::3, 4] = 1.0  # one-hot-like whole numbers
-    return [test, test[:1].copy(), test[7:10].copy()]
+    return [test, test[:1].copy(), test[7:10].copy(), test[20:24].copy()]
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -103,3 +104,93 @@ def test_a_probe_mismatch_keeps_scikit_learns_path(monkeypatch: pytest.MonkeyPat
     off = final_module._logistic
     monkeypatch.setattr(final_module, "_logistic", lambda est: lambda d: off(est)(d) * (1 + 1e-12))
     assert native_final(estimator, "predict_proba") is None
+
+
+def _must_not_run(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the validated path ran")
+
+
+def _fitted_with_expected(estimator: Any, n_classes: int) -> tuple[Any, list[np.ndarray]]:
+    x, y, _ = _data(n_classes)
+    estimator.fit(x, y)
+    return estimator, [estimator.predict_proba(batch) for batch in _batches()]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize(
+    "init", [None, "zero", DummyClassifier(strategy="prior")], ids=["default", "zero", "prior"]
+)
+def test_boosting_with_a_constant_init_skips_the_validated_init(
+    init: Any, n_classes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    est, expected = _fitted_with_expected(GradientBoostingClassifier(n_estimators=15, init=init), n_classes)
+    native = native_final(est, "predict_proba")
+    assert native is not None
+    monkeypatch.setattr(est, "_raw_predict", _must_not_run)
+    if not isinstance(est.init_, str):
+        monkeypatch.setattr(est.init_, "predict_proba", _must_not_run)
+    for batch, want in zip(_batches(), expected, strict=True):
+        assert np.array_equal(native.call(batch), want)
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, est: Any) -> list[int]:
+    calls: list[int] = []
+    raw_predict = est._raw_predict
+    monkeypatch.setattr(est, "_raw_predict", lambda x: calls.append(len(x)) or raw_predict(x))
+    return calls
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize(
+    "init",
+    [LogisticRegression(max_iter=500), DummyClassifier(strategy="most_frequent")],
+    ids=["row-dependent", "other strategy"],
+)
+def test_boosting_with_another_init_keeps_the_validated_init(
+    init: Any, n_classes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    est, expected = _fitted_with_expected(GradientBoostingClassifier(n_estimators=15, init=init), n_classes)
+    native = native_final(est, "predict_proba")
+    assert native is not None
+    calls = _counting(monkeypatch, est)
+    for batch, want in zip(_batches(), expected, strict=True):
+        assert np.array_equal(native.call(batch), want)
+    assert calls == [len(batch) for batch in _batches()]
+
+
+def test_a_prior_init_that_varies_by_row_keeps_the_validated_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.ensemble import _gb
+
+    exact = _gb._init_raw_predictions
+    # as if the init's link rounded differently on some rows: scikit-learn would give each row its own
+    monkeypatch.setattr(
+        _gb, "_init_raw_predictions", lambda *a: exact(*a) + 1e-9 * np.arange(len(a[0]))[:, None] ** 2
+    )
+    est, expected = _fitted_with_expected(GradientBoostingClassifier(n_estimators=15), 3)
+    native = native_final(est, "predict_proba")
+    assert native is not None
+    calls = _counting(monkeypatch, est)
+    for batch, want in zip(_batches(), expected, strict=True):
+        assert np.array_equal(native.call(batch), want)
+    assert len(calls) == len(_batches())
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("n_classes", [2, 3, 9])
+def test_gaussian_nb_skips_scikit_learns_likelihood_and_logsumexp(
+    n_classes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    est, _ = _fitted_with_expected(GaussianNB(), n_classes)
+    rng = np.random.default_rng(5)
+    # large inputs too: other classes' exp underflow to 0 and a square overflows (scikit-learn's NaN row)
+    batches = [*_batches(), rng.normal(scale=1e3, size=(6, 5)), np.array([[1e200, 0.0, 0.0, 0.0, 0.0]])]
+    expected = [est.predict_proba(batch) for batch in batches]
+    native = native_final(est, "predict_proba")
+    assert native is not None
+    monkeypatch.setattr(est, "_joint_log_likelihood", _must_not_run)
+    monkeypatch.setattr(est, "predict_log_proba", _must_not_run)
+    for batch, want in zip(batches, expected, strict=True):
+        got = native.call(batch)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(expected[-1]).all() and (expected[-2] == 0).any()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -50,6 +50,8 @@ class Runtime:
     _sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _retiring: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _retired: list[ModelSlot] = field(default_factory=list, repr=False)
+    # one Scorer per served slot, built on first use: the hot path builds none per request
+    _scorers: dict[ModelSlot, Scorer] = field(default_factory=dict, repr=False)
 
     @property
     def static_names(self) -> tuple[str, ...]:
@@ -67,6 +69,8 @@ class Runtime:
             )
             done = await fleet.reconcile(self.models, names, self.make_slot)
             self.models = done.slots
+            served = set(done.slots.values())
+            self._scorers = {s: c for s, c in self._scorers.items() if s in served}
         if done.added or done.retired:
             log.info("watched models now %s (added %s, removed %s)", ", ".join(names),
                      list(done.added), [s.name for s in done.retired])  # fmt: skip
@@ -112,9 +116,11 @@ class Runtime:
             raise UnknownModel(name, self.model_names)
         return found
 
+    def serves(self, name: str) -> bool:
+        return name in self.models if self.models else name == self.holder.name
+
     def scorer_for(self, name: str) -> Scorer:
-        found = self.slot(name)
-        return replace(self.scorer, holder=found.holder, batcher=found.batcher)
+        return self._scorer_of(self.slot(name))
 
     def settings_for(self, name: str) -> Settings:
         """The global settings with the model's overrides from DRIFTLOOP_MODELS_FILE (a model watched at
@@ -126,13 +132,19 @@ class Runtime:
 
     @property
     def scorer(self) -> Scorer:
-        return Scorer(
-            self.holder,
-            self.batcher,
-            self.writer,
-            self.settings.max_batch_rows,
-            self.settings.max_abs_feature,
-        )
+        return self._scorer_of(ModelSlot(self.holder, self.batcher))
+
+    def _scorer_of(self, slot: ModelSlot) -> Scorer:
+        found = self._scorers.get(slot)
+        if found is None:
+            found = self._scorers[slot] = Scorer(
+                slot.holder,
+                slot.batcher,
+                self.writer,
+                self.settings.max_batch_rows,
+                self.settings.max_abs_feature,
+            )
+        return found
 
 
 Resolve = Callable[[str], "str | None"]

@@ -31,6 +31,6 @@ def request_labels(scope: dict[str, Any]) -> tuple[str, str]:
     if path.startswith(("/v1/models/", "/models/")) and (m := _NAMED.match(path)):
         name = m.group(1) or m.group(2)
         runtime = _runtime(scope)
-        served = runtime is not None and name in runtime.model_names
+        served = runtime is not None and runtime.serves(name)
         return ("predict" if m.group(1) else "invocations"), name if served else NO_MODEL
     return "other", NO_MODEL

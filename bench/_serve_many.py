@@ -274,6 +274,9 @@ def report(
     one_cpu = statistics.median(r.cpu_us_per_request for r in one)
     five_cpu = statistics.median(r.cpu_us_per_request for r in five)
     ratio = five_rps / one_rps if one_rps else 0.0
+    # each round's two runs are seconds apart: their ratio cancels the shared machine's slow swings,
+    # which move both medians by 20-30 points (the one-model comparison with mlflow is judged the same way)
+    paired = statistics.median(b.rps / a.rps for a, b in zip(one, five, strict=True) if a.rps)
     mem = rss["five"] / rss["one"] if rss["one"] else 0.0
     rows_ok = all(r.rows_ok for r in one + five)
     per_round = ", ".join(
@@ -282,7 +285,8 @@ def report(
     )
     five_mem = rss["five_processes"]
     checks = {
-        f"total req/s {ratio:.0%} of one model's (target >= 90%)": ratio >= 0.9,
+        f"total req/s {paired:.0%} of one model's, median of the rounds' ratios (ratio of the medians "
+        f"{ratio:.0%}; target >= 90%)": paired >= 0.9,
         f"p99 {five_p99:.1f} ms, worst model, median of rounds (target <= 50 ms)": five_p99 <= 50,
         "logged rows == 2xx for every model in every round": rows_ok,
         f"RSS {rss['five']:.0f} MiB = {mem:.2f}x one model's {rss['one']:.0f} MiB (target <= 1.5x)": mem

@@ -7,7 +7,7 @@ side and are driven one at a time, round after round in alternating order (`--ro
 CPU from the other and each round's ratio compares runs seconds apart; medians over the rounds. After
 each run the rows in driftloop's `predictions` table must equal the 2xx responses it gave (exit 1
 otherwise). driftloop runs on SQLite and, when reachable, on PostgreSQL; `--only many-postgres` adds the
-five-model comparison on PostgreSQL. Defaults take about 8 minutes (one-model rounds ~4, five-model ~4).
+five-model comparison on PostgreSQL. Defaults take about 9 minutes (one-model rounds ~4, five-model ~5).
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="default: all but many-postgres (the five-model comparison on PostgreSQL)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds (medians)")
+    parser.add_argument(
+        "--many-rounds", type=int, default=5, help="alternating timed rounds of the five-model comparisons"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, databases)")
     return parser.parse_args(argv)
@@ -274,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             ok = run_many(
                 tmp=tmp, servers=servers, env=bench.env, bodies=bench.bodies, connections=args.connections,
-                seconds=args.seconds, warmup=args.warmup, rounds=args.rounds, write=not args.no_write,
+                seconds=args.seconds, warmup=args.warmup, rounds=args.many_rounds, write=not args.no_write,
                 postgres=backend == "many-postgres",
             ) and ok  # fmt: skip
     except KeyboardInterrupt:

@@ -276,7 +276,7 @@ def report(
     ratio = five_rps / one_rps if one_rps else 0.0
     # each round's two runs are seconds apart: their ratio cancels the shared machine's slow swings,
     # which move both medians by 20-30 points (the one-model comparison with mlflow is judged the same way)
-    paired = statistics.median(b.rps / a.rps for a, b in zip(one, five, strict=True) if a.rps)
+    paired = statistics.median([b.rps / a.rps for a, b in zip(one, five, strict=True) if a.rps] or [0.0])
     mem = rss["five"] / rss["one"] if rss["one"] else 0.0
     rows_ok = all(r.rows_ok for r in one + five)
     per_round = ", ".join(

@@ -289,6 +289,7 @@ def report(
         f"{ratio:.0%}; target >= 90%)": paired >= 0.9,
         f"p99 {five_p99:.1f} ms, worst model, median of rounds (target <= 50 ms)": five_p99 <= 50,
         "logged rows == 2xx for every model in every round": rows_ok,
+        "every round of both processes answered requests": all(r.rps > 0 for r in one + five),
         f"RSS {rss['five']:.0f} MiB = {mem:.2f}x one model's {rss['one']:.0f} MiB (target <= 1.5x)": mem
         <= 1.5,
     }

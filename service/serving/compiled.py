@@ -21,6 +21,8 @@ from scipy import sparse
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from service.serving.dense import DenseRows
+from service.serving.dense import Unsupported as DenseUnsupported
 from service.serving.records import Column
 
 log = logging.getLogger("driftloop.serving")
@@ -189,6 +191,9 @@ class CompiledColumns:
         return out[0] if len(out) == 1 else np.hstack(out)
 
 
+Compiled = DenseRows | CompiledColumns
+
+
 def probe_rows(ct: ColumnTransformer, columns: tuple[Column, ...]) -> list[dict[str, Any]]:
     """Rows covering every fitted category of every encoded column, an unknown one and a few numbers."""
     cats: dict[str, list[str]] = {}
@@ -228,27 +233,32 @@ def _same(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def compile_columns(ct: Any, columns: tuple[Column, ...], final: Any) -> CompiledColumns | None:
-    """The compiled transform if it reproduces scikit-learn's on probe rows (and the final step gives the
-    same answers on both), else None."""
-    try:
-        compiled = CompiledColumns(ct, columns)
-        rows = [r for r in probe_rows(ct, columns) if _takes(ct, r)]
-        expected = ct.transform(pd.DataFrame.from_records(rows, columns=[c.name for c in columns]))
-        got = compiled.transform(rows)
-        same = got is not None and _same(expected, got)
+def compile_columns(ct: Any, columns: tuple[Column, ...], final: Any) -> Compiled | None:
+    """The first compiled transform (one array, then block-wise) that reproduces scikit-learn's on probe
+    rows (and with which the final step gives the same answers), else None."""
+    for build in (DenseRows, CompiledColumns):
+        try:
+            compiled = build(ct, columns)
+            rows = [r for r in probe_rows(ct, columns) if _takes(ct, r)]
+            expected = ct.transform(pd.DataFrame.from_records(rows, columns=[c.name for c in columns]))
+            got = compiled.transform(rows)
+            same = got is not None and _same(expected, got)
+            if same:
+                same = bool(
+                    np.array_equal(np.asarray(final.predict(expected)), np.asarray(final.predict(got)))
+                )
+        except (Unsupported, DenseUnsupported) as exc:
+            log.info("%s: not used: %s", build.__name__, exc)
+            continue
+        except Exception as exc:  # the probe itself failed in scikit-learn: keep its path
+            log.info("scikit-learn's own ColumnTransformer path (probe failed: %s)", exc)
+            return None
         if same:
-            same = bool(np.array_equal(np.asarray(final.predict(expected)), np.asarray(final.predict(got))))
-    except Unsupported as exc:
-        log.info("scikit-learn's own ColumnTransformer path: %s", exc)
-        return None
-    except Exception as exc:  # the probe itself failed in scikit-learn: keep its path
-        log.info("scikit-learn's own ColumnTransformer path (probe failed: %s)", exc)
-        return None
-    if not same:
-        log.warning("compiled ColumnTransformer differs from scikit-learn's on probe rows; not used")
-        return None
-    return compiled
+            return compiled
+        log.warning(
+            "%s differs from scikit-learn's ColumnTransformer on probe rows; not used", build.__name__
+        )
+    return None
 
 
 def _takes(ct: ColumnTransformer, row: dict[str, Any]) -> bool:

@@ -54,7 +54,10 @@ def _logistic(est: LogisticRegression) -> Op:
 
     def proba(x: np.ndarray) -> np.ndarray:  # _predict_proba_lr of a binary model
         p = expit(scores(x))
-        return np.stack([1 - p, p], axis=1)
+        out = np.empty((p.shape[0], 2))
+        np.subtract(1.0, p, out=out[:, 0])
+        out[:, 1] = p
+        return out
 
     return proba
 
@@ -68,9 +71,13 @@ def _linear_regression(est: Ridge | LinearRegression) -> Op:
 
 
 def _tree(est: Any, method: str) -> Op:
-    # the tree's own check_input=False path: it needs float32, which its validation would make
-    call = getattr(est, method)
-    return lambda x: np.asarray(call(x.astype(np.float32), check_input=False))
+    """predict_proba / predict of a single-output tree after its checks: `tree_.predict` on float32
+    (what its validation would make), sliced to the classes as predict_proba slices it."""
+    tree = est.tree_
+    if method == "predict_proba":
+        classes = est.n_classes_
+        return lambda x: np.asarray(tree.predict(x.astype(np.float32))[:, :classes])
+    return lambda x: np.asarray(tree.predict(x.astype(np.float32))[:, 0])
 
 
 def _constant_init(est: GradientBoostingClassifier) -> np.ndarray | None:
@@ -174,7 +181,7 @@ def _op(est: Any, method: str) -> Op:
             return _bayes(est)
     elif kind in (Ridge, LinearRegression):
         return _linear_regression(est)
-    elif kind is DecisionTreeRegressor:
+    elif kind is DecisionTreeRegressor and est.n_outputs_ == 1:
         return _tree(est, "predict")
     raise Unsupported(f"{kind.__name__}.{method} has no validation-free path")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from service.serving.compiled import CompiledColumns, compile_columns
+from service.serving.compiled import Compiled, compile_columns
 from service.serving.final import NativeFinal, native_final
 from service.serving.labels import ProbaLabels, proba_labels
 from service.serving.records import Column
@@ -37,6 +37,14 @@ class LoadedModel:
         return [c.name for c in self.columns]
 
     @cached_property
+    def scores_probabilities(self) -> bool:
+        return self.classes is not None and hasattr(self.estimator, "predict_proba")
+
+    @cached_property
+    def probability_keys(self) -> list[str]:
+        return [str(c) for c in self.classes or ()]
+
+    @cached_property
     def stages(self) -> tuple[list[Any], Any]:
         """(transform steps, final estimator): a Pipeline's steps run once for predict *and* predict_proba,
         exactly as `Pipeline.predict` runs them (sklearn's per-call overhead dominates small batches)."""
@@ -46,7 +54,7 @@ class LoadedModel:
         return [], est
 
     @cached_property
-    def compiled(self) -> CompiledColumns | None:
+    def compiled(self) -> Compiled | None:
         """The first transform step as plain numpy work, when it reproduces scikit-learn exactly
         (service/serving/compiled.py); computed at load, off the event loop."""
         transforms, final = self.stages
@@ -101,8 +109,18 @@ def _to_python(values: np.ndarray) -> list[Any]:
     return values_list
 
 
-def _call(native: NativeFinal | None, sklearn: Callable[[Any], Any], data: Any) -> np.ndarray:
-    return native.call(data) if native is not None and native.takes(data) else np.asarray(sklearn(data))
+def _call(native: NativeFinal | None, final: Any, method: str, data: Any) -> np.ndarray:
+    if native is not None and native.takes(data):
+        return native.call(data)
+    return np.asarray(getattr(final, method)(data))
+
+
+def _probability_dicts(keys: list[str], proba: np.ndarray) -> list[dict[str, float]]:
+    rounded = proba.round(6).tolist()
+    if len(keys) == 2:  # most classifiers: a literal is cheaper than dict(zip()) per row
+        first, second = keys
+        return [{first: a, second: b} for a, b in rounded]
+    return [dict(zip(keys, row, strict=True)) for row in rounded]
 
 
 def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
@@ -116,14 +134,13 @@ def predict_rows(model: LoadedModel, rows: list[dict[str, Any]]) -> BatchOutput:
     for step in transforms:
         data = step.transform(data)
     probabilities = None
-    if model.classes is not None and hasattr(model.estimator, "predict_proba"):
-        proba = np.asarray(_call(model.native_proba, final.predict_proba, data), dtype=float)
+    if model.scores_probabilities:
+        proba = np.asarray(_call(model.native_proba, final, "predict_proba", data), dtype=float)
         labels = model.labels
-        predictions = _to_python(labels.labels(proba, data) if labels else np.asarray(final.predict(data)))
-        keys = [str(c) for c in model.classes]
-        probabilities = [dict(zip(keys, row, strict=True)) for row in proba.round(6).tolist()]
+        predictions = labels.labels(proba, data) if labels else _to_python(np.asarray(final.predict(data)))
+        probabilities = _probability_dicts(model.probability_keys, proba)
     else:
-        predictions = _to_python(_call(model.native_predict, final.predict, data))
+        predictions = _to_python(_call(model.native_predict, final, "predict", data))
     return BatchOutput(model=model, predictions=predictions, probabilities=probabilities)
 
 

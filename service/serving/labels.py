@@ -33,6 +33,12 @@ SUPPORTED: tuple[type, ...] = (
     GaussianNB,
     GradientBoostingClassifier,
 )
+ARGMAX_OF_PROBA: tuple[type, ...] = (
+    DecisionTreeClassifier,
+    ExtraTreeClassifier,
+    RandomForestClassifier,
+    ExtraTreesClassifier,
+)
 # far above the few-ulp disagreement of softmax / expit with their scores, far below any real margin
 TIE_GAP = 1e-6
 PROBE_ROWS = 256
@@ -43,18 +49,29 @@ def _take(data: Any, rows: np.ndarray) -> Any:
 
 
 class ProbaLabels:
-    """`labels(proba, data)` equals `final.predict(data)` given `proba = final.predict_proba(data)`."""
+    """`labels(proba, data)` is `final.predict(data).tolist()` for `proba = final.predict_proba(data)`."""
 
     def __init__(self, final: Any) -> None:
         self._final = final
-        self._classes: np.ndarray = final.classes_
+        self._values: list[Any] = final.classes_.tolist()  # the Python values `.tolist()` gives
+        # their predict *is* classes_[argmax(predict_proba)]: a tie picks the same class in both
+        self._exact = type(final) in ARGMAX_OF_PROBA
+        self._binary = len(self._values) == 2
 
-    def labels(self, proba: np.ndarray, data: Any) -> np.ndarray:
-        out: np.ndarray = self._classes.take(proba.argmax(axis=1))
-        top_two = np.partition(proba, -2, axis=1)[:, -2:]
-        near = np.flatnonzero(top_two[:, 1] - top_two[:, 0] < TIE_GAP)
-        if near.size:  # rare: only these rows pay for the second call
-            out[near] = np.asarray(self._final.predict(_take(data, near)))
+    def labels(self, proba: np.ndarray, data: Any) -> list[Any]:
+        values = self._values
+        out = [values[i] for i in proba.argmax(axis=1).tolist()]
+        if self._exact:
+            return out
+        if self._binary:  # the top two are the two: their gap is |p1 - p0| (a batch is a few rows)
+            near = [i for i, (a, b) in enumerate(proba.tolist()) if abs(b - a) < TIE_GAP]
+        else:
+            top_two = np.partition(proba, -2, axis=1)[:, -2:]
+            near = np.flatnonzero(top_two[:, 1] - top_two[:, 0] < TIE_GAP).tolist()
+        if near:  # rare: only these rows pay for the second call
+            fixed = np.asarray(self._final.predict(_take(data, np.array(near)))).tolist()
+            for i, label in zip(near, fixed, strict=True):
+                out[i] = label
         return out
 
 
@@ -78,9 +95,9 @@ def proba_labels(final: Any) -> ProbaLabels | None:
     except Exception as exc:  # the probe itself failed: keep both calls
         log.info("predict and predict_proba both called (probe failed: %s)", exc)
         return None
-    if proba.shape != (PROBE_ROWS, len(classes)) or got.dtype != expected.dtype:
+    if proba.shape != (PROBE_ROWS, len(classes)):
         return None
-    if not np.array_equal(got, expected):
+    if got != expected.tolist() or [type(v) for v in got] != [type(v) for v in expected.tolist()]:
         log.warning("labels from predict_proba differ from predict on probe rows; both are called")
         return None
     return derived

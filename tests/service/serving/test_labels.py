@@ -56,9 +56,9 @@ def test_labels_equal_predict_on_random_data(estimator: Any, n_classes: int) -> 
     assert derived is not None
     test = np.random.default_rng(1).normal(scale=2.0, size=(2000, 4))
     got = derived.labels(np.asarray(estimator.predict_proba(test), dtype=float), test)
-    expected = estimator.predict(test)
-    assert got.dtype == expected.dtype
-    assert np.array_equal(got, expected)
+    expected = estimator.predict(test).tolist()
+    assert got == expected
+    assert [type(v) for v in got] == [type(v) for v in expected]  # what the response serializes
 
 
 def test_a_tied_row_gets_predict_and_only_it_does(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,8 +81,29 @@ def test_a_tied_row_gets_predict_and_only_it_does(monkeypatch: pytest.MonkeyPatc
         return predict(data)
 
     monkeypatch.setattr(gb, "predict", spy)
-    assert derived.labels(proba, test).tolist() == predict(test).tolist()
+    assert derived.labels(proba, test) == predict(test).tolist()
     assert asked == [1]  # only the tied row
+
+
+@pytest.mark.parametrize("kind", [DecisionTreeClassifier, RandomForestClassifier])
+def test_a_tie_in_a_tree_needs_no_second_call(kind: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a leaf holding one row of each class: predict_proba [0.5, 0.5]; a tree's predict is the argmax of
+    # that same array, so the first class is its answer too and `predict` is never asked
+    x = np.array([[0.0], [0.0], [1.0], [1.0], [1.0]])
+    y = np.array(["a", "b", "b", "b", "b"])
+    model = kind(
+        random_state=0,
+        **({"n_estimators": 3, "bootstrap": False} if kind is not DecisionTreeClassifier else {}),
+    )
+    model.fit(x, y)
+    test = np.array([[0.0], [1.0]])
+    proba = model.predict_proba(test)
+    assert proba[0].tolist() == [0.5, 0.5]
+    expected = model.predict(test).tolist()
+    derived = proba_labels(model)
+    assert derived is not None
+    monkeypatch.setattr(model, "predict", lambda data: pytest.fail("predict was called"))
+    assert derived.labels(proba, test) == expected == ["a", "b"]
 
 
 class _Subclassed(LogisticRegression):  # type: ignore[misc]  # a subclass may override predict

@@ -293,8 +293,8 @@ class AutomationState(SQLModel, table=True):
     changed_at: datetime = Field(sa_column=_ts())
 
 
-# the prediction log's lifecycle (rollups, retention counters): their own module, registered here (a module
-# import: it completes whichever of the two modules is imported first)
+# the lifecycle, watched-model and rollback tables: their own modules, registered here (module imports:
+# each completes whichever of the two modules is imported first)
 import service.db.lifecycle_tables  # noqa: E402, F401
-from service.db.model_tables import WatchedModel as WatchedModel  # noqa: E402
-from service.db.rollback_tables import ChampionRollback as ChampionRollback  # noqa: E402
+import service.db.model_tables  # noqa: E402, F401
+import service.db.rollback_tables  # noqa: E402, F401

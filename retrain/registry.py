@@ -140,6 +140,12 @@ class Registry:
         return self.get_alias(name, CHAMPION)
 
     @guarded
+    def champion_version(self, name: str) -> str | None:
+        """The champion's version number alone, from one registry call (serving polls it for every
+        model every few seconds; `champion` takes two)."""
+        return self._aliases(name).get(CHAMPION)
+
+    @guarded
     def get_version(self, name: str, version: str) -> ModelVersionInfo:
         """One version with its aliases; raises :class:`ModelNotFound` if it does not exist."""
         aliases = self._aliases(name)

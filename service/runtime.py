@@ -168,8 +168,7 @@ def registry_loader(registry: Registry) -> tuple[Resolve, Fetch]:
     from service.serving.records import Column
 
     def resolve(name: str) -> str | None:
-        info = registry.champion(name)
-        return info.version if info else None
+        return registry.champion_version(name)
 
     def fetch(name: str, version: str) -> LoadedModel:
         estimator = registry.load_estimator(name, version)

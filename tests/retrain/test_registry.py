@@ -49,6 +49,7 @@ def test_unknown_model_has_no_aliases_or_versions(registry: Registry) -> None:
     for refused in ("a:b", "..x", "."):  # names MLflow refuses cannot be registered: not an error
         assert registry.has_model(refused) is False
     assert registry.champion(NAME) is None
+    assert registry.champion_version(NAME) is None
     assert registry.list_versions(NAME) == []
     with pytest.raises(ModelNotFound):
         registry.load_estimator(NAME, "1")
@@ -88,10 +89,12 @@ def test_promote_keeps_previous_champion_and_rollback_swaps(
     with pytest.raises(NoPreviousChampion):
         registry.rollback(NAME)
 
+    assert registry.champion_version(NAME) is None  # registered, no champion yet
     assert registry.promote(NAME, v1).aliases == ("champion",)
     assert registry.get_alias(NAME, "previous_champion") is None
     registry.promote(NAME, v2)
     assert registry.champion(NAME).version == v2  # type: ignore[union-attr]
+    assert registry.champion_version(NAME) == v2
     assert registry.get_alias(NAME, "previous_champion").version == v1  # type: ignore[union-attr]
     registry.promote(NAME, v2)  # promoting the champion again must not make it its own predecessor
     assert registry.get_alias(NAME, "previous_champion").version == v1  # type: ignore[union-attr]
@@ -193,6 +196,7 @@ def test_against_real_mlflow_server(mlflow_server: str, demo_data: pd.DataFrame)
     registry.promote(NAME, "1")
     registry.promote(NAME, "2")
     assert registry.champion(NAME).version == "2"  # type: ignore[union-attr]
+    assert registry.champion_version(NAME) == "2"
     assert registry.rollback(NAME).version == "1"
     assert [v.aliases for v in registry.list_versions(NAME)] == [("previous_champion",), ("champion",)]
     X = demo_data[list(FEATURES)].head(20)

@@ -79,8 +79,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="default: all but many-postgres (the five-model comparison on PostgreSQL)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds (medians)")
+    # many short rounds: the shared machine's speed swings by a third within tens of seconds, so a
+    # pair of runs a few seconds apart, and a median over many pairs, is what compares the two servers
     parser.add_argument(
-        "--many-rounds", type=int, default=5, help="alternating timed rounds of the five-model comparisons"
+        "--many-rounds", type=int, default=12, help="alternating timed rounds of the five-model comparisons"
+    )
+    parser.add_argument(
+        "--many-seconds", type=float, default=6.0, help="timed run per server and round (five models)"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, databases)")
@@ -277,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             print()
             ok = run_many(
                 tmp=tmp, servers=servers, env=bench.env, bodies=bench.bodies, connections=args.connections,
-                seconds=args.seconds, warmup=args.warmup, rounds=args.many_rounds, write=not args.no_write,
-                postgres=backend == "many-postgres",
+                seconds=args.many_seconds, warmup=args.warmup, rounds=args.many_rounds,
+                write=not args.no_write, postgres=backend == "many-postgres",
             ) and ok  # fmt: skip
     except KeyboardInterrupt:
         print("\ninterrupted; stopping servers", file=sys.stderr)

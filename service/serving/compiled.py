@@ -6,7 +6,9 @@ micro-batch is small and that fixed cost decides the throughput. For the common 
 OneHotEncoder, OrdinalEncoder, passthrough, drop) this module does the same arithmetic on numpy arrays
 built straight from the records. It is used only if, at load, its output on probe rows is identical
 (type, dtype, values, sparsity structure) to scikit-learn's; anything else keeps scikit-learn's path, and
-so does a batch it cannot take as is (a null, or an unknown category where the encoder raises).
+so does a batch it cannot take as is (a null, or an unknown category where the encoder raises). A dense
+float64 output first tries the one-array build of service/serving/dense.py (fewer numpy calls a batch);
+these blocks serve the rest (sparse or integer outputs).
 """
 
 from __future__ import annotations

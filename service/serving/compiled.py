@@ -23,7 +23,7 @@ from scipy import sparse
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from service.serving.dense import DenseRows
+from service.serving.dense import DenseRows, category_tables
 from service.serving.dense import Unsupported as DenseUnsupported
 from service.serving.records import Column
 
@@ -77,13 +77,7 @@ def _scaler(step: StandardScaler, cols: list[str], types: dict[str, str]) -> Blo
 
 def _codes(step: OneHotEncoder | OrdinalEncoder, cols: list[str]) -> Callable[[Rows], Any]:
     """rows -> (category codes, known mask), or None when a value is not a string (a null)."""
-    if getattr(step, "_infrequent_enabled", False) or getattr(step, "_missing_indices", None):
-        raise Unsupported("infrequent or missing-value categories")
-    tables = []
-    for cats in step.categories_:
-        if cats.dtype != object or not all(isinstance(c, str) for c in cats):
-            raise Unsupported("non-string categories")
-        tables.append({c: i for i, c in enumerate(cats.tolist())})
+    tables = category_tables(step)
 
     def codes(rows: Rows) -> tuple[np.ndarray, np.ndarray] | None:
         values = [[r[c] for c in cols] for r in rows]

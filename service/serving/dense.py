@@ -43,17 +43,22 @@ class _Coded:
     unknown: float  # an ordinal unknown's value
 
 
-def _categories(step: OneHotEncoder | OrdinalEncoder) -> list[dict[str, int]]:
+def category_tables(step: OneHotEncoder | OrdinalEncoder) -> list[dict[str, int]]:
+    """Per encoded column, category -> code, for string categories without infrequent or missing ones."""
     if getattr(step, "_infrequent_enabled", False) or getattr(step, "_missing_indices", None):
         raise Unsupported("infrequent or missing-value categories")
-    if np.dtype(step.dtype) != np.float64:
-        raise Unsupported("an encoder dtype other than float64")
     tables = []
     for cats in step.categories_:
         if cats.dtype != object or not all(isinstance(c, str) for c in cats):
             raise Unsupported("non-string categories")
         tables.append({c: i for i, c in enumerate(cats.tolist())})
     return tables
+
+
+def _categories(step: OneHotEncoder | OrdinalEncoder) -> list[dict[str, int]]:
+    if np.dtype(step.dtype) != np.float64:
+        raise Unsupported("an encoder dtype other than float64")
+    return category_tables(step)
 
 
 def _passthrough(step: Any) -> bool:

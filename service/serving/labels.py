@@ -5,8 +5,9 @@ scikit-learn's fixed cost per call (input validation, ~70-200 us) is paid once p
 that cost decides the throughput. For the estimators below `predict` is the argmax of a monotone transform
 of the scores `predict_proba` is computed from, so `classes_[argmax(proba)]` is the same label, except where
 the top two probabilities are (nearly) tied: there rounding, or a tie rule such as gradient boosting's
-`raw >= 0`, may pick the other class, so those rows get `predict` itself. Used only if it reproduces
-`predict` on probe rows at load; any other estimator keeps both calls.
+`raw >= 0`, may pick the other class, so those rows get `predict` itself (not for trees and forests, whose
+`predict` is that very argmax). Used only if it reproduces `predict` on probe rows at load; any other
+estimator keeps both calls.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from service.serving.dense import DenseRows, category_tables
+from service.serving.dense import DenseRows, category_tables, is_passthrough, selected_names
 from service.serving.dense import Unsupported as DenseUnsupported
 from service.serving.records import Column
 
@@ -147,7 +147,7 @@ def _block(step: Any, cols: list[str], types: dict[str, str], dense: bool) -> Bl
         return _onehot(step, cols, dense)
     if kind is OrdinalEncoder:
         return _ordinal(step, cols)
-    if step == "passthrough" or (kind is FunctionTransformer and step.func is None and not step.validate):
+    if is_passthrough(step):
         return _numeric(cols, types)
     raise Unsupported(f"{kind.__name__} is not compiled")
 
@@ -166,7 +166,7 @@ class CompiledColumns:
         self._sparse = bool(ct.sparse_output_)
         self._blocks: list[Block] = []
         for _, step, selected in ct.transformers_:
-            cols = [names[c] if isinstance(c, int | np.integer) else c for c in np.atleast_1d(selected)]
+            cols = selected_names(names, selected)
             if step == "drop" or not cols:
                 continue
             if not all(isinstance(c, str) and c in types for c in cols):

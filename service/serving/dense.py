@@ -61,7 +61,13 @@ def _categories(step: OneHotEncoder | OrdinalEncoder) -> list[dict[str, int]]:
     return category_tables(step)
 
 
-def _passthrough(step: Any) -> bool:
+def selected_names(names: list[str], selected: Any) -> list[Any]:
+    """A transformer's column selection as names (positions resolved against the fitted names)."""
+    return [names[c] if isinstance(c, int | np.integer) else c for c in np.atleast_1d(selected)]
+
+
+def is_passthrough(step: Any) -> bool:
+    """'passthrough', or a FunctionTransformer that passes its input through unchanged."""
     if isinstance(step, str):
         return step == "passthrough"
     return type(step) is FunctionTransformer and step.func is None and not step.validate
@@ -85,13 +91,13 @@ class DenseRows:
         floats = False  # an all-integer passthrough output stays int64 in scikit-learn
         width = 0
         for _, step, selected in ct.transformers_:
-            cols = [names[c] if isinstance(c, int | np.integer) else c for c in np.atleast_1d(selected)]
+            cols = selected_names(names, selected)
             if (isinstance(step, str) and step == "drop") or not cols:
                 continue
             if not all(isinstance(c, str) and c in by_name for c in cols):
                 raise Unsupported("a column selection other than names or positions")
             kind = type(step)
-            if kind is StandardScaler or _passthrough(step):
+            if kind is StandardScaler or is_passthrough(step):
                 if any(by_name[c].type not in _NUMBER for c in cols):
                     raise Unsupported("a non-numeric column")
                 if kind is StandardScaler:
@@ -127,10 +133,9 @@ class DenseRows:
         self.width = width
         self._numeric = numeric
         self._row_values = itemgetter(*numeric) if numeric else None
-        contiguous = positions == list(range(positions[0], positions[0] + len(positions))) if positions else 0
-        self._positions: slice | list[int] = (
-            slice(positions[0], positions[-1] + 1) if positions and contiguous else positions
-        )
+        # numeric blocks side by side (the usual layout) are one slice: a cheaper assignment than an index
+        together = bool(positions) and positions == list(range(positions[0], positions[-1] + 1))
+        self._positions: slice | list[int] = slice(positions[0], positions[-1] + 1) if together else positions
         self._nullable = any(not by_name[c].required for c in numeric)
 
     def transform(self, rows: Rows) -> np.ndarray | None:

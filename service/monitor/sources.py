@@ -68,7 +68,11 @@ class RegistryReferences:
 
 
 def registry_champion(registry: Registry) -> Callable[[str], str | None]:
-    return registry.champion_version
+    def champion_version(name: str) -> str | None:
+        info = registry.champion(name)
+        return str(info.version) if info is not None else None
+
+    return champion_version
 
 
 def holder_champion(holder: ModelHolder) -> Callable[[str], str | None]:
